@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * fastsocket: the contract between the kernel module (kmod/fastsocket.ko)
+ * and its users (libshim/libfastsocket.so, tools/fastsocketctl).
+ *
+ * Rules of this ABI:
+ *  - Every struct has a fixed size, explicit padding and reserved fields.
+ *    Reserved fields and unknown flag bits must be zero on input; the
+ *    module fails the call with EINVAL otherwise, so they can be given a
+ *    meaning later without breaking old callers.
+ *  - FASTSOCKET_ABI_VERSION changes only when an existing struct or
+ *    command changes meaning. New commands and new feature bits do not
+ *    change it: callers test FASTSOCKET_IOC_INFO's features instead.
+ */
+#ifndef _UAPI_LINUX_FASTSOCKET_H
+#define _UAPI_LINUX_FASTSOCKET_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define FASTSOCKET_ABI_VERSION		1
+#define FASTSOCKET_DEVICE_NAME		"fastsocket"
+#define FASTSOCKET_DEVICE_PATH		"/dev/fastsocket"
+
+/* Features the loaded module implements (fastsocket_info.features). */
+#define FASTSOCKET_FEAT_SPAWN		(1U << 0)	/* FASTSOCKET_IOC_SPAWN */
+#define FASTSOCKET_FEAT_STEER_IPV4	(1U << 1)	/* SYN steering, IPv4 */
+#define FASTSOCKET_FEAT_STEER_IPV6	(1U << 2)	/* SYN steering, IPv6 */
+
+/* enable_listen_spawn values (module parameter and FASTSOCKET_MODE). */
+#define FASTSOCKET_SPAWN_OFF		0	/* no local listeners */
+#define FASTSOCKET_SPAWN_APP_PINS	1	/* the worker pins itself */
+#define FASTSOCKET_SPAWN_AUTO		2	/* the module picks and pins */
+
+/**
+ * struct fastsocket_info - what the loaded module is and does
+ * @abi_version: FASTSOCKET_ABI_VERSION of the module
+ * @features: FASTSOCKET_FEAT_* bits
+ * @enable_listen_spawn: current value of the module parameter
+ * @enable_fast_epoll: current value of the module parameter
+ * @enable_receive_flow_deliver: current value of the module parameter
+ * @nr_cpu_ids: highest possible CPU number + 1
+ * @reserved: zero on input and output
+ *
+ * Output only; the caller passes it zeroed.
+ */
+struct fastsocket_info {
+	__u32 abi_version;
+	__u32 features;
+	__u32 enable_listen_spawn;
+	__u32 enable_fast_epoll;
+	__u32 enable_receive_flow_deliver;
+	__u32 nr_cpu_ids;
+	__u32 reserved[10];
+};
+
+/* fastsocket_spawn.cpu on input: a CPU number >= 0, or one of these. */
+#define FASTSOCKET_CPU_CURRENT	(-1)	/* the one CPU the caller is pinned to */
+#define FASTSOCKET_CPU_AUTO	(-2)	/* least-loaded allowed CPU; pin caller */
+
+/**
+ * struct fastsocket_spawn - get a CPU-local listener for a listening socket
+ * @fd: in: a listening TCP socket (IPv4 or IPv6) of the caller, with
+ *	SO_REUSEPORT set before bind
+ * @cpu: in: CPU number, FASTSOCKET_CPU_CURRENT or FASTSOCKET_CPU_AUTO;
+ *	out: the CPU the local listener serves
+ * @flags: in: zero (no flags defined yet)
+ * @local_fd: out: a new close-on-exec fd of the local listener
+ * @reserved: zero
+ *
+ * The local listener is bound with the credentials of whoever opened @fd,
+ * to exactly @fd's address and device, and joins @fd's SO_REUSEPORT group.
+ * If the CPU already has a local listener for that group, @local_fd is a
+ * new fd of that same socket. Errors (besides the usual EFAULT):
+ *	EBADF		@fd is not open
+ *	ENOTSOCK	@fd is not a socket
+ *	EOPNOTSUPP	not a TCP socket, or enable_listen_spawn=0
+ *	EINVAL		not listening, bad @cpu value, flags or reserved set,
+ *			FASTSOCKET_CPU_CURRENT while not pinned to one CPU,
+ *			FASTSOCKET_CPU_AUTO while enable_listen_spawn != 2
+ *	ENOPROTOOPT	@fd has no SO_REUSEPORT
+ *	ENXIO		@cpu is offline or not allowed for the caller
+ *	EXDEV		@fd belongs to another network namespace
+ */
+struct fastsocket_spawn {
+	__s32 fd;
+	__s32 cpu;
+	__u32 flags;
+	__s32 local_fd;
+	__u32 reserved[4];
+};
+
+#define FASTSOCKET_IOC_MAGIC	0xFA
+#define FASTSOCKET_IOC_INFO	_IOR(FASTSOCKET_IOC_MAGIC, 0x00, struct fastsocket_info)
+#define FASTSOCKET_IOC_SPAWN	_IOWR(FASTSOCKET_IOC_MAGIC, 0x01, struct fastsocket_spawn)
+
+#endif /* _UAPI_LINUX_FASTSOCKET_H */

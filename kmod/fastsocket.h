@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Internal interfaces between the files of the fastsocket module.
+ * Each file owns one mechanism; this header is the seam between them.
+ */
+#ifndef _FASTSOCKET_INTERNAL_H
+#define _FASTSOCKET_INTERNAL_H
+
+#include <linux/types.h>
+#include <linux/spinlock.h>
+#include <linux/percpu.h>
+#include <linux/in6.h>
+#include <net/net_namespace.h>
+
+struct sock;
+struct socket;
+struct file;
+struct seq_file;
+
+/* main.c: module parameters, read with READ_ONCE() (writable at runtime). */
+extern int fsk_listen_spawn;
+extern int fsk_fast_epoll;
+extern int fsk_receive_flow_deliver;
+
+/* Counters of one netns on one CPU (proc.c shows them, steer.c bumps them). */
+struct fsk_stats {
+	u64 steered;	/* SYNs assigned to this CPU's local listener */
+	u64 no_local;	/* SYNs for a served address on a CPU without one */
+	u64 existing;	/* SYNs of a flow the kernel knows (TIME_WAIT...) */
+};
+
+#define FSK_PORT_BUCKETS 64
+
+/*
+ * Per-netns state (net_generic). Lives exactly as long as the netns:
+ * allocated by the pernet core before fsk_net_init(), freed after
+ * fsk_net_exit(), which empties the table first.
+ */
+struct fsk_net {
+	spinlock_t lock;	/* serialises table writers; BH-safe */
+	struct hlist_head buckets[FSK_PORT_BUCKETS];	/* fsk_group, RCU */
+	struct fsk_stats __percpu *stats;
+};
+
+struct fsk_net *fsk_net(const struct net *net);
+
+/* listen_table.c */
+int fsk_table_init(struct fsk_net *fn);
+void fsk_table_exit(struct fsk_net *fn);
+bool fsk_table_serves_port(struct fsk_net *fn, u16 port);
+struct sock *fsk_table_local_sk(struct fsk_net *fn, const struct sock *listener,
+				unsigned int cpu);
+struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
+				unsigned int cpu);
+int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu);
+void fsk_table_forget(const struct sock *sk);
+unsigned int fsk_cpu_load(unsigned int cpu);
+void fsk_table_show(struct seq_file *seq, struct fsk_net *fn);
+void fsk_table_count_per_cpu(struct fsk_net *fn, unsigned int *count);
+
+/* close_watch.c: tells the table when a local listener stops listening. */
+int fsk_close_watch_start(void);
+void fsk_close_watch_stop(void);
+
+/* clone.c */
+int fsk_clone_listener(struct file *orig_file, struct socket *orig,
+		       unsigned int cpu, struct file **clone);
+
+/* spawn.c */
+long fsk_ioctl_spawn(void __user *uarg);
+
+/* steer.c */
+int fsk_steer_net_init(struct net *net);
+void fsk_steer_net_exit(struct net *net);
+
+/* proc.c */
+int fsk_proc_net_init(struct net *net);
+void fsk_proc_net_exit(struct net *net);
+
+/* ioctl.c */
+int fsk_dev_register(void);
+void fsk_dev_unregister(void);
+
+#endif /* _FASTSOCKET_INTERNAL_H */

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fastsocket: per-CPU local listeners for unmodified servers on a stock
+ * kernel. Module init/exit, parameters and per-netns setup.
+ *
+ * Order matters for lifetimes. Init: per-netns state (tables, hooks,
+ * /proc) exists before close_watch can ask for it, and close_watch runs
+ * before /dev/fastsocket can create the first local listener. Exit is the
+ * reverse; after it, the local listeners still open are ordinary members
+ * of their SO_REUSEPORT groups, owned by their fds (rmmod never waits for
+ * servers and never loses a connection).
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/kernel.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include <linux/fastsocket.h>
+
+#include "fastsocket.h"
+
+int fsk_listen_spawn = FASTSOCKET_SPAWN_AUTO;
+int fsk_fast_epoll = 1;
+int fsk_receive_flow_deliver;
+
+/* Parameters are ints in [0, max]; a bad value says what is allowed. */
+static int fsk_param_set(const char *val, const struct kernel_param *kp,
+			 int max, const char *allowed)
+{
+	int v;
+
+	if (kstrtoint(val, 10, &v) || v < 0 || v > max) {
+		pr_err("%s=%s is invalid: use %s\n", kp->name, val, allowed);
+		return -EINVAL;
+	}
+	WRITE_ONCE(*(int *)kp->arg, v);
+	return 0;
+}
+
+static int fsk_set_listen_spawn(const char *val, const struct kernel_param *kp)
+{
+	return fsk_param_set(val, kp, FASTSOCKET_SPAWN_AUTO,
+			     "0 (off), 1 (application pins workers) or 2 (module pins workers)");
+}
+
+static int fsk_set_bool(const char *val, const struct kernel_param *kp)
+{
+	return fsk_param_set(val, kp, 1, "0 or 1");
+}
+
+static const struct kernel_param_ops fsk_listen_spawn_ops = {
+	.set = fsk_set_listen_spawn,
+	.get = param_get_int,
+};
+
+static const struct kernel_param_ops fsk_bool_ops = {
+	.set = fsk_set_bool,
+	.get = param_get_int,
+};
+
+module_param_cb(enable_listen_spawn, &fsk_listen_spawn_ops, &fsk_listen_spawn,
+		0644);
+MODULE_PARM_DESC(enable_listen_spawn,
+		 "Per-CPU local listeners: 0 off, 1 the application pins its workers, 2 the module picks the least-loaded CPU and pins the worker (default 2; writable at runtime)");
+
+/* Read-only until they do something: a runtime write would be a no-op. */
+module_param_cb(enable_fast_epoll, &fsk_bool_ops, &fsk_fast_epoll, 0444);
+MODULE_PARM_DESC(enable_fast_epoll,
+		 "Fast epoll path: 0 off, 1 on (default 1; accepted for compatibility, not implemented yet)");
+module_param_cb(enable_receive_flow_deliver, &fsk_bool_ops,
+		&fsk_receive_flow_deliver, 0444);
+MODULE_PARM_DESC(enable_receive_flow_deliver,
+		 "Receive flow deliver, the CPU encoded in source ports: 0 off, 1 on (default 0; accepted for compatibility, not implemented yet)");
+
+static unsigned int fsk_net_id __read_mostly;
+
+struct fsk_net *fsk_net(const struct net *net)
+{
+	return net_generic(net, fsk_net_id);
+}
+
+static int __net_init fsk_net_init(struct net *net)
+{
+	struct fsk_net *fn = fsk_net(net);
+	int err;
+
+	fn->stats = alloc_percpu(struct fsk_stats);
+	if (!fn->stats)
+		return -ENOMEM;
+	err = fsk_table_init(fn);
+	if (err)
+		goto err_stats;
+	err = fsk_proc_net_init(net);
+	if (err)
+		goto err_table;
+	err = fsk_steer_net_init(net);
+	if (err)
+		goto err_proc;
+	return 0;
+
+err_proc:
+	fsk_proc_net_exit(net);
+err_table:
+	fsk_table_exit(fn);
+err_stats:
+	free_percpu(fn->stats);
+	return err;
+}
+
+static void __net_exit fsk_net_exit(struct net *net)
+{
+	struct fsk_net *fn = fsk_net(net);
+
+	/* Unregistering the hooks waits for running ones (synchronize_net). */
+	fsk_steer_net_exit(net);
+	fsk_proc_net_exit(net);
+	fsk_table_exit(fn);
+	free_percpu(fn->stats);
+}
+
+static struct pernet_operations fsk_net_ops = {
+	.init = fsk_net_init,
+	.exit = fsk_net_exit,
+	.id = &fsk_net_id,
+	.size = sizeof(struct fsk_net),
+};
+
+static int __init fsk_init(void)
+{
+	int err;
+
+	err = register_pernet_subsys(&fsk_net_ops);
+	if (err)
+		return err;
+	err = fsk_close_watch_start();
+	if (err)
+		goto err_pernet;
+	err = fsk_dev_register();
+	if (err)
+		goto err_watch;
+	pr_info("loaded: enable_listen_spawn=%d enable_fast_epoll=%d enable_receive_flow_deliver=%d (ABI %d)\n",
+		fsk_listen_spawn, fsk_fast_epoll, fsk_receive_flow_deliver,
+		FASTSOCKET_ABI_VERSION);
+	return 0;
+
+err_watch:
+	fsk_close_watch_stop();
+err_pernet:
+	unregister_pernet_subsys(&fsk_net_ops);
+	rcu_barrier();
+	return err;
+}
+
+static void __exit fsk_exit(void)
+{
+	fsk_dev_unregister();
+	fsk_close_watch_stop();
+	unregister_pernet_subsys(&fsk_net_ops);
+	/* The table's call_rcu() callbacks live in this module's text. */
+	rcu_barrier();
+	pr_info("unloaded\n");
+}
+
+module_init(fsk_init);
+module_exit(fsk_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("fastsocket developers");
+MODULE_DESCRIPTION("Per-CPU local listen tables for unmodified servers on stock kernels");
+MODULE_VERSION("0.1");

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /proc/net/fastsocket, one per netns: per-CPU counters and the table of
+ * local listeners. Writing "0" resets the counters (not atomically with
+ * respect to SYNs counted meanwhile).
+ *
+ * Format (documented in Documentation/admin-guide.md):
+ *   cpu steered no_local existing local_listeners   one row per possible CPU
+ *   listener dev cpu pid spawns             one row per local listener
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <net/net_namespace.h>
+
+#include "fastsocket.h"
+
+static int fsk_proc_show(struct seq_file *seq, void *v)
+{
+	struct fsk_net *fn = fsk_net(seq_file_single_net(seq));
+	const struct fsk_stats *st;
+	unsigned int *count, cpu;
+
+	count = kcalloc(nr_cpu_ids, sizeof(*count), GFP_KERNEL);
+	if (!count)
+		return -ENOMEM;
+	fsk_table_count_per_cpu(fn, count);
+	seq_puts(seq, "cpu steered no_local existing local_listeners\n");
+	for_each_possible_cpu(cpu) {
+		st = per_cpu_ptr(fn->stats, cpu);
+		seq_printf(seq, "%u %llu %llu %llu %u\n", cpu,
+			   READ_ONCE(st->steered), READ_ONCE(st->no_local),
+			   READ_ONCE(st->existing), count[cpu]);
+	}
+	kfree(count);
+	seq_puts(seq, "listener dev cpu pid spawns\n");
+	fsk_table_show(seq, fn);
+	return 0;
+}
+
+/* @buf is a NUL-terminated kernel copy (proc_simple_write()). */
+static int fsk_proc_write(struct file *file, char *buf, size_t size)
+{
+	struct fsk_net *fn = fsk_net(seq_file_single_net(file->private_data));
+	struct fsk_stats *st;
+	unsigned int cpu;
+
+	if (strcmp(strim(buf), "0"))
+		return -EINVAL;
+	for_each_possible_cpu(cpu) {
+		st = per_cpu_ptr(fn->stats, cpu);
+		WRITE_ONCE(st->steered, 0);
+		WRITE_ONCE(st->no_local, 0);
+		WRITE_ONCE(st->existing, 0);
+	}
+	return 0;
+}
+
+int fsk_proc_net_init(struct net *net)
+{
+	if (!proc_create_net_single_write("fastsocket", 0644, net->proc_net,
+					  fsk_proc_show, fsk_proc_write, NULL))
+		return -ENOMEM;
+	return 0;
+}
+
+void fsk_proc_net_exit(struct net *net)
+{
+	remove_proc_entry("fastsocket", net->proc_net);
+}
