@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for the tests in tests/vm/t-*.sh. They run inside the QEMU guest
+# as root (tests/vm/run), each in a clean state, and clean up after
+# themselves: background jobs, network namespaces, the module.
+# shellcheck shell=bash
+
+set -euo pipefail
+
+FSK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KO=$FSK_ROOT/kmod/fastsocket.ko
+PROGS=$FSK_ROOT/tests/vm/progs
+FSKTEST=$PROGS/fsktest
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "/tmp/$TEST_NAME.XXXXXX")
+NETNS_LIST=()
+
+fail() {
+	echo "FAIL: $TEST_NAME: $*" >&2
+	exit 1
+}
+
+info() {
+	echo "# $TEST_NAME: $*"
+}
+
+assert_eq() { # expected actual what
+	[ "$1" = "$2" ] || fail "$3: expected $1, got $2"
+}
+
+# assert_ratio num den min_permille what: num/den >= min/1000
+assert_ratio() {
+	local num=$1 den=$2 min=$3 what=$4
+	[ "$den" -gt 0 ] || fail "$what: nothing measured (0 connections)"
+	if [ $((num * 1000)) -lt $((den * min)) ]; then
+		fail "$what: $num/$den is below $((min / 10)).$((min % 10))%"
+	fi
+	info "$what: $num/$den"
+}
+
+# kv FILE KEY: the value of a key=value line
+kv() {
+	sed -n "s/^$2=//p" "$1" | tail -n1
+}
+
+# Load a copy without debug info: a third of the size to read over 9p.
+fsk_load() {
+	if [ ! -e "$WORK/fastsocket.ko" ]; then
+		strip --strip-debug -o "$WORK/fastsocket.ko" "$KO" ||
+			cp "$KO" "$WORK/fastsocket.ko"
+	fi
+	insmod "$WORK/fastsocket.ko" "$@" || fail "insmod $* failed"
+}
+
+fsk_loaded() {
+	[ -d /sys/module/fastsocket ]
+}
+
+fsk_unload() {
+	local i
+	for i in $(seq 1 50); do
+		fsk_loaded || return 0
+		rmmod fastsocket 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "rmmod fastsocket still failing after 5 s"
+}
+
+# Sum one column of the per-CPU rows of /proc/net/fastsocket.
+# proc_sum COLUMN [NETNS]; columns: 2 steered, 3 no_local, 4 existing,
+# 5 local_listeners
+proc_sum() {
+	local col=$1 ns=${2:-}
+	local cmd=(cat /proc/net/fastsocket)
+	[ -z "$ns" ] || cmd=(ip netns exec "$ns" cat /proc/net/fastsocket)
+	"${cmd[@]}" | awk -v c="$col" '
+		/^cpu /{rows=1; next} /^listener /{rows=0} rows{s+=$c} END{print s+0}'
+}
+
+# proc_cpu COLUMN CPU: one cell of the per-CPU table
+proc_cpu() {
+	awk -v c="$1" -v cpu="$2" '/^cpu /{rows=1; next} /^listener /{rows=0}
+		rows && $1==cpu {print $c}' /proc/net/fastsocket
+}
+
+netns_add() {
+	ip netns add "$1"
+	NETNS_LIST+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# Wait until FILE exists (a server's --ready file) or fail after S seconds.
+wait_file() {
+	local file=$1 secs=${2:-30} i
+	for i in $(seq 1 $((secs * 10))); do
+		[ -e "$file" ] && return 0
+		sleep 0.1
+	done
+	fail "timed out after ${secs}s waiting for $file"
+}
+
+nr_cpus() {
+	nproc
+}
+
+cleanup() {
+	local rc=$? ns
+	jobs -p | xargs -r kill 2>/dev/null || true
+	wait 2>/dev/null || true
+	for ns in "${NETNS_LIST[@]}"; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	fsk_unload >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT

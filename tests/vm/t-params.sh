@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Module parameters: every documented value loads and shows in sysfs,
+# invalid values are refused with one log line naming the parameter,
+# modinfo describes each, runtime writes are checked.
+. "$(dirname "$0")/lib.sh"
+
+PARAMS=/sys/module/fastsocket/parameters
+
+declare -A VALUES=(
+	[enable_listen_spawn]="0 1 2"
+	[enable_fast_epoll]="0 1"
+	[enable_receive_flow_deliver]="0 1"
+)
+declare -A DEFAULTS=(
+	[enable_listen_spawn]=2 [enable_fast_epoll]=1 [enable_receive_flow_deliver]=0
+)
+
+for p in "${!VALUES[@]}"; do
+	modinfo -F parm "$KO" | grep -q "^$p:.\{20,\}" ||
+		fail "modinfo has no description for $p"
+done
+
+fsk_load
+for p in "${!DEFAULTS[@]}"; do
+	assert_eq "${DEFAULTS[$p]}" "$(cat $PARAMS/$p)" "default $p"
+done
+[ -c /dev/fastsocket ] || fail "/dev/fastsocket missing after insmod"
+"$FSKTEST" info >"$WORK/info"
+assert_eq 1 "$(kv "$WORK/info" abi_version)" "ABI version"
+fsk_unload
+
+for p in "${!VALUES[@]}"; do
+	for v in ${VALUES[$p]}; do
+		fsk_load "$p=$v"
+		assert_eq "$v" "$(cat $PARAMS/$p)" "sysfs $p after insmod $p=$v"
+		"$FSKTEST" info >"$WORK/info"
+		assert_eq "$v" "$(kv "$WORK/info" "$p")" "FASTSOCKET_IOC_INFO $p"
+		fsk_unload
+	done
+done
+
+for p in "${!VALUES[@]}"; do
+	for bad in 3 -1 abc "" 1x 99999999999; do
+		dmesg -C
+		if insmod "$KO" "$p=$bad" 2>/dev/null; then
+			fail "insmod $p='$bad' was accepted"
+		fi
+		dmesg | grep -q "fastsocket: $p=$bad is invalid: use" ||
+			fail "no clear log line for $p='$bad': $(dmesg | tail -n3)"
+	done
+done
+fsk_loaded && fail "module loaded after invalid parameters"
+
+# Runtime: enable_listen_spawn is writable, the others are read-only.
+fsk_load
+for v in 0 1 2; do
+	echo "$v" >$PARAMS/enable_listen_spawn
+	assert_eq "$v" "$(cat $PARAMS/enable_listen_spawn)" "runtime write $v"
+done
+if echo 7 >$PARAMS/enable_listen_spawn 2>/dev/null; then
+	fail "runtime write of 7 accepted"
+fi
+assert_eq 2 "$(cat $PARAMS/enable_listen_spawn)" "value after refused write"
+for p in enable_fast_epoll enable_receive_flow_deliver; do
+	if echo 1 >$PARAMS/$p 2>/dev/null; then
+		fail "$p is writable but does nothing at runtime"
+	fi
+done
+fsk_unload
+echo "PASS: $TEST_NAME"

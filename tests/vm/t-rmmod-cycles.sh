@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# 100 rmmod/insmod cycles while clients connect and workers keep closing
+# and re-spawning local listeners. rmmod detaches: local listeners stay
+# open as plain reuseport members, so no connection fails. Afterwards no
+# TCP socket may be left allocated (/proc/net/sockstat) and the TCP slab
+# must be back at its baseline.
+. "$(dirname "$0")/lib.sh"
+
+CYCLES=${CYCLES:-100}
+N=$(nr_cpus)
+old=$(sysctl -n net.ipv4.tcp_migrate_req)
+trap 'sysctl -qw net.ipv4.tcp_migrate_req=$old; cleanup' EXIT
+sysctl -qw net.ipv4.tcp_migrate_req=1
+
+tcp_alloc() {
+	awk '/^TCP:/{for (i = 2; i < NF; i++) if ($i == "alloc") print $(i + 1)}' /proc/net/sockstat
+}
+tcp_slab() {
+	local c
+	for c in TCP TCPv6; do
+		[ -w /sys/kernel/slab/$c/shrink ] && echo 1 >/sys/kernel/slab/$c/shrink
+	done
+	awk '$1 == "TCP" || $1 == "TCPv6" {s += $2} END {print s + 0}' /proc/slabinfo
+}
+
+base_alloc=$(tcp_alloc)
+base_slab=$(tcp_slab)
+info "baseline: sockstat TCP alloc $base_alloc, TCP slab objects $base_slab"
+
+fsk_load
+"$FSKTEST" server --port 8086 --workers "$N" --cpus "$(seq -s, 0 $((N - 1)))" \
+	--spawn-optional --respawn-every 5 --timeout 600 --ready "$WORK/ready" \
+	>"$WORK/server" 2>"$WORK/err" &
+srv=$!
+wait_file "$WORK/ready"
+clients=()
+for cpu in $(seq 0 $((N - 1))); do
+	"$FSKTEST" client --port 8086 --cpu "$cpu" --count 1000000 --timeout 600 \
+		>"$WORK/client$cpu" 2>"$WORK/client$cpu.err" &
+	clients+=($!)
+done
+
+for i in $(seq 1 "$CYCLES"); do
+	fsk_unload
+	fsk_load
+done
+info "$CYCLES rmmod/insmod cycles done"
+
+kill -TERM "${clients[@]}" 2>/dev/null || true
+for p in "${clients[@]}"; do wait "$p" || true; done
+kill -TERM $srv
+wait $srv || fail "server: $(cat "$WORK/err")"
+ok=0
+for cpu in $(seq 0 $((N - 1))); do
+	# SIGTERM ends a client without its summary; count its failure lines.
+	f=$(grep -c "connection failed" "$WORK/client$cpu.err" || true)
+	assert_eq 0 "$f" "failed connections from CPU $cpu during the cycles"
+done
+info "server accepted $(kv "$WORK/server" accepted) connections during the cycles"
+[ "$(kv "$WORK/server" accepted)" -gt 0 ] || fail "no connection was accepted during the cycles"
+fsk_unload
+
+for i in $(seq 1 100); do
+	[ "$(tcp_alloc)" -le "$base_alloc" ] && [ "$(tcp_slab)" -le "$base_slab" ] && break
+	sleep 0.2
+done
+assert_eq "$base_alloc" "$(tcp_alloc)" "sockstat TCP alloc after everything closed"
+[ "$(tcp_slab)" -le "$base_slab" ] || fail "TCP slab objects: baseline $base_slab, now $(tcp_slab)"
+echo "PASS: $TEST_NAME"
