@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# make            build kmod/fastsocket.ko, libshim/libfastsocket.so, tools
+# make check      unit tests on the host, then the VM tests (see README.md)
+# make clean      back to the tree as cloned
+#
+# KDIR selects the kernel build tree. Default: the running kernel's, when
+# it has one, else the Debian headers tools/install-deps installs (the
+# kernel the QEMU guest boots).
+
+KVER ?= $(shell tools/kernel-version 2>/dev/null)
+RUNNING_KDIR := /lib/modules/$(shell uname -r)/build
+ifeq ($(wildcard $(RUNNING_KDIR)),)
+KDIR ?= /usr/src/linux-headers-$(KVER)
+else
+KDIR ?= $(RUNNING_KDIR)
+endif
+
+CC ?= cc
+export CC
+
+.PHONY: all module shim tools check unit vm-check clean deps sparse checkpatch
+
+all: module shim tools
+
+deps:
+	@tools/install-deps --if-missing
+
+module:
+	@test -d "$(KDIR)" || { echo "make: no kernel build tree at KDIR=$(KDIR); run tools/install-deps or set KDIR" >&2; exit 1; }
+	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" W=1 modules
+
+# Static analysis of the module: sparse on every object (make C=2).
+sparse:
+	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" W=1 C=2 modules
+
+checkpatch:
+	tools/checkpatch
+
+shim:
+	$(MAKE) -C libshim
+
+tools:
+	$(MAKE) -C tools
+
+unit: shim
+	$(MAKE) -C tests/unit
+
+check: deps
+	@tests/check
+
+clean:
+	@if [ -d "$(KDIR)" ]; then $(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean >/dev/null; fi
+	$(MAKE) -C libshim clean
+	$(MAKE) -C tools clean
+	$(MAKE) -C tests/unit clean
+	$(MAKE) -C tests/vm clean
