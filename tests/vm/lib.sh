@@ -13,6 +13,7 @@ FSKTEST=$PROGS/fsktest
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/$TEST_NAME.XXXXXX")
 NETNS_LIST=()
+EXIT_HOOKS=()
 
 fail() {
 	echo "FAIL: $TEST_NAME: $*" >&2
@@ -102,8 +103,24 @@ nr_cpus() {
 	nproc
 }
 
+# at_exit CMD: run CMD (eval'd) during cleanup, e.g. to restore a sysctl.
+at_exit() {
+	EXIT_HOOKS+=("$1")
+}
+
+# Set a sysctl for this test only.
+sysctl_set() { # name value
+	local old
+	old=$(sysctl -n "$1")
+	at_exit "sysctl -qw $1=$old"
+	sysctl -qw "$1=$2"
+}
+
 cleanup() {
-	local rc=$? ns
+	local rc=$? ns hook
+	for hook in "${EXIT_HOOKS[@]}"; do
+		eval "$hook" || true
+	done
 	jobs -p | xargs -r kill 2>/dev/null || true
 	wait 2>/dev/null || true
 	for ns in "${NETNS_LIST[@]}"; do

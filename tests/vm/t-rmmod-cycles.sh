@@ -9,9 +9,7 @@
 
 CYCLES=${CYCLES:-100}
 N=$(nr_cpus)
-old=$(sysctl -n net.ipv4.tcp_migrate_req)
-trap 'sysctl -qw net.ipv4.tcp_migrate_req=$old; cleanup' EXIT
-sysctl -qw net.ipv4.tcp_migrate_req=1
+sysctl_set net.ipv4.tcp_migrate_req 1
 
 tcp_alloc() {
 	awk '/^TCP:/{for (i = 2; i < NF; i++) if ($i == "alloc") print $(i + 1)}' /proc/net/sockstat
@@ -55,6 +53,7 @@ ok=0
 for cpu in $(seq 0 $((N - 1))); do
 	# SIGTERM ends a client without its summary; count its failure lines.
 	f=$(grep -c "connection failed" "$WORK/client$cpu.err" || true)
+	[ "$f" = 0 ] || cat "$WORK/client$cpu.err" >&2
 	assert_eq 0 "$f" "failed connections from CPU $cpu during the cycles"
 done
 info "server accepted $(kv "$WORK/server" accepted) connections during the cycles"

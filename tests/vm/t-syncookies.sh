@@ -8,9 +8,7 @@
 
 N=$(nr_cpus)
 PER_CPU=150
-old=$(sysctl -n net.ipv4.tcp_syncookies)
-trap 'sysctl -qw net.ipv4.tcp_syncookies=$old; cleanup' EXIT
-sysctl -qw net.ipv4.tcp_syncookies=2
+sysctl_set net.ipv4.tcp_syncookies 2
 fsk_load
 "$FSKTEST" server --port 8082 --workers "$N" --cpus "$(seq -s, 0 $((N - 1)))" \
 	--expect $((N * PER_CPU)) --timeout 90 --ready "$WORK/ready" \

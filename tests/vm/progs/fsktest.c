@@ -376,25 +376,51 @@ static int cmd_server(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Loopback clients bind a random 127.x.y.z source: with one source address
+ * the server's TIME_WAIT sockets (it closes first) would soon collide with
+ * reused client ports, and the kernel answers some of those SYNs with a
+ * reset whatever listener is in use.
+ */
+static void bind_spread_source(int fd, const struct sockaddr_storage *dst)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)dst;
+	struct sockaddr_in src = { .sin_family = AF_INET };
+
+	if (dst->ss_family != AF_INET ||
+	    (ntohl(in->sin_addr.s_addr) >> 24) != 127)
+		return;
+	src.sin_addr.s_addr = htonl(0x7f000000 | (1 + random() % 0xfffffe));
+	bind(fd, (struct sockaddr *)&src, sizeof(src));
+}
+
 /* One connection: connect, wait for the server's close. 0 on success. */
 static int one_connection(const struct sockaddr_storage *ss, socklen_t len)
 {
 	struct timeval tv = { .tv_sec = 20 };
+	const char *step = "socket";
 	char buf[16];
-	int fd, ret;
+	ssize_t n = 0;
+	int fd, ret = -1;
 
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -1;
+		goto out;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	ret = connect(fd, (const struct sockaddr *)ss, len);
-	if (!ret)
-		ret = read(fd, buf, sizeof(buf)) == 0 ? 0 : -1;
+	bind_spread_source(fd, ss);
+	step = "connect";
+	if (connect(fd, (const struct sockaddr *)ss, len))
+		goto out;
+	step = "read";
+	n = read(fd, buf, sizeof(buf));
+	ret = n == 0 ? 0 : -1;
+out:
 	if (ret)
-		fprintf(stderr, "fsktest client: connection failed: %s\n",
-			strerror(errno));
-	close(fd);
+		fprintf(stderr, "fsktest client: connection failed: %s: %s\n",
+			step, n > 0 ? "unexpected data" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
 
@@ -424,6 +450,7 @@ static int cmd_client(int argc, char **argv)
 	}
 	if (cpu >= 0)
 		pin(cpu);
+	srandom(getpid() ^ (unsigned int)(now() * 1e6));
 	len = make_addr(addr, port, &ss, &v6only);
 	end = now() + timeout;
 	for (i = 0; i < count && now() < end; i++) {
