@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fdmap.h - what the shim knows about each file descriptor.
+ *
+ * One 64-bit word per fd, in a two-level table indexed by the fd number.
+ * Reading is lock-free and allocation-free: two atomic loads. An fd the
+ * shim never wrote reads as 0 (FS_K_NONE), so calls on fds it does not
+ * manage cost exactly that lookup. Second-level chunks are mmap()ed on
+ * the first write into them and never freed.
+ *
+ * Word layout: bits 0-3 kind, bits 8-31 index (listener, local listener or
+ * 0), bits 32-63 generation or identity of what the index names.
+ */
+#ifndef FASTSOCKET_FDMAP_H
+#define FASTSOCKET_FDMAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef uint64_t fs_ent;
+
+enum fs_kind {
+	FS_K_NONE = 0,
+	FS_K_LISTEN = 1,	/* app fd of a managed listening socket */
+	FS_K_EPOLL = 2,		/* epoll fd with mirrored registrations */
+	FS_K_LOCAL = 3,		/* the shim's own local listener */
+	FS_K_DEV = 4,		/* the shim's fd of /dev/fastsocket */
+};
+
+#define FS_FD_CHUNK_SHIFT	10
+#define FS_FD_CHUNK		(1u << FS_FD_CHUNK_SHIFT)
+#define FS_FD_TOP		4096u
+#define FS_FD_MAX		(FS_FD_TOP * FS_FD_CHUNK)	/* 4M fds */
+
+static inline fs_ent fs_ent_make(unsigned int kind, uint32_t idx, uint32_t gen)
+{
+	return (fs_ent)(kind & 0xf) | ((fs_ent)(idx & 0xffffff) << 8) |
+	       ((fs_ent)gen << 32);
+}
+
+static inline unsigned int fs_ent_kind(fs_ent e)
+{
+	return (unsigned int)(e & 0xf);
+}
+
+static inline uint32_t fs_ent_idx(fs_ent e)
+{
+	return (uint32_t)(e >> 8) & 0xffffff;
+}
+
+static inline uint32_t fs_ent_gen(fs_ent e)
+{
+	return (uint32_t)(e >> 32);
+}
+
+/* The hot-path lookup. */
+fs_ent fs_fdmap_get(int fd);
+
+/*
+ * Store e for fd (0 clears). Returns 0, or -1 when fd is out of range or
+ * a chunk could not be mapped (the fd then stays unmanaged).
+ */
+int fs_fdmap_set(int fd, fs_ent e);
+
+/* Store e and return what was there (0 for an fd never written). */
+fs_ent fs_fdmap_xchg(int fd, fs_ent e);
+
+/* Compare-and-swap; true when fd held old and now holds e. */
+bool fs_fdmap_cas(int fd, fs_ent old, fs_ent e);
+
+/*
+ * Call fn(fd, entry, ctx) for every fd in [lo, hi] with a non-zero entry,
+ * in increasing order. Used by close_range(), fork and the unit tests.
+ */
+void fs_fdmap_foreach(int lo, int hi, void (*fn)(int fd, fs_ent e, void *ctx),
+		      void *ctx);
+
+/* Clear every entry (the unit tests start each case from nothing). */
+void fs_fdmap_reset(void);
+
+#endif /* FASTSOCKET_FDMAP_H */

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * interpose.c - the entry points libfastsocket.so puts in front of libc.
+ *
+ * Each one hands over to the mechanism that owns it (listen.c, mirror.c).
+ * The real functions are resolved once with dlsym(RTLD_NEXT), from the
+ * constructor or, for calls made before it ran (other libraries'
+ * constructors), on first use through pthread_once. Until the constructor
+ * has read the configuration every call passes straight through.
+ *
+ * These are the only symbols the library exports.
+ */
+/* The shim defines poll() itself: no inline fortify wrapper here. */
+#undef _FORTIFY_SOURCE
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "listen.h"
+#include "mirror.h"
+#include "real.h"
+
+#define FS_EXPORT __attribute__((visibility("default")))
+
+struct fs_real fs_real;
+
+static pthread_once_t resolved = PTHREAD_ONCE_INIT;
+
+static int (*real_fcntl64)(int, int, ...);
+
+static void *must(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	if (!p) {
+		static const char msg[] =
+			"fastsocket: cannot find the C library's functions; aborting\n";
+		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+		(void)w;
+		abort();
+	}
+	return p;
+}
+
+static void resolve(void)
+{
+	fs_real.bind = must("bind");
+	fs_real.listen = must("listen");
+	fs_real.accept = must("accept");
+	fs_real.accept4 = must("accept4");
+	fs_real.close = must("close");
+	fs_real.shutdown = must("shutdown");
+	fs_real.dup = must("dup");
+	fs_real.dup2 = must("dup2");
+	fs_real.dup3 = must("dup3");
+	fs_real.fcntl = must("fcntl");
+	fs_real.epoll_ctl = must("epoll_ctl");
+	fs_real.poll = must("poll");
+	fs_real.ppoll = must("ppoll");
+	fs_real.select = must("select");
+	fs_real.pselect = must("pselect");
+	fs_real.close_range = dlsym(RTLD_NEXT, "close_range");
+	fs_real.closefrom = dlsym(RTLD_NEXT, "closefrom");
+	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
+	if (!real_fcntl64)
+		real_fcntl64 = fs_real.fcntl;
+}
+
+static inline void ready(void)
+{
+	pthread_once(&resolved, resolve);
+}
+
+__attribute__((constructor)) static void fastsocket_init(void)
+{
+	ready();
+	fs_shim_init();
+}
+
+/* ---- sockets ------------------------------------------------------- */
+
+FS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	ready();
+	return fs_bind(fd, addr, len);
+}
+
+FS_EXPORT int listen(int fd, int backlog)
+{
+	ready();
+	return fs_listen(fd, backlog);
+}
+
+FS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	ready();
+	return fs_accept(fd, addr, len, 0, false);
+}
+
+FS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	ready();
+	return fs_accept(fd, addr, len, flags, true);
+}
+
+FS_EXPORT int shutdown(int fd, int how)
+{
+	ready();
+	return fs_shutdown(fd, how);
+}
+
+/* ---- fds ----------------------------------------------------------- */
+
+FS_EXPORT int close(int fd)
+{
+	ready();
+	return fs_close(fd);
+}
+
+FS_EXPORT int dup(int fd)
+{
+	ready();
+	return fs_dup(fd);
+}
+
+FS_EXPORT int dup2(int oldfd, int newfd)
+{
+	ready();
+	return fs_dup3(oldfd, newfd, 0, false);
+}
+
+FS_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	ready();
+	return fs_dup3(oldfd, newfd, flags, true);
+}
+
+static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd,
+		    unsigned long arg)
+{
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return fs_fcntl_dupfd(fd, cmd, (int)arg);
+	return real(fd, cmd, arg);
+}
+
+FS_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	unsigned long arg;
+	va_list ap;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	ready();
+	return do_fcntl(fs_real.fcntl, fd, cmd, arg);
+}
+
+FS_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	unsigned long arg;
+	va_list ap;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	ready();
+	return do_fcntl(real_fcntl64, fd, cmd, arg);
+}
+
+FS_EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
+{
+	ready();
+	return fs_close_range(lo, hi, flags);
+}
+
+FS_EXPORT void closefrom(int lo)
+{
+	ready();
+	fs_closefrom(lo);
+}
+
+/* ---- waiting ------------------------------------------------------- */
+
+FS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	ready();
+	return fs_epoll_ctl(epfd, op, fd, ev);
+}
+
+FS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	ready();
+	return fs_ppoll(fds, n, timeout, NULL, NULL, false);
+}
+
+FS_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+		    const sigset_t *mask)
+{
+	ready();
+	return fs_ppoll(fds, n, 0, ts, mask, true);
+}
+
+/* _FORTIFY_SOURCE builds call these instead of poll and ppoll. */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+FS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout,
+			 size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		__chk_fail();
+	ready();
+	return fs_ppoll(fds, n, timeout, NULL, NULL, false);
+}
+
+FS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n,
+			  const struct timespec *ts, const sigset_t *mask,
+			  size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		__chk_fail();
+	ready();
+	return fs_ppoll(fds, n, 0, ts, mask, true);
+}
+
+FS_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x,
+		     struct timeval *tv)
+{
+	ready();
+	return fs_pselect(nfds, r, w, x, tv, NULL, NULL, false);
+}
+
+FS_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x,
+		      const struct timespec *ts, const sigset_t *mask)
+{
+	ready();
+	return fs_pselect(nfds, r, w, x, NULL, ts, mask, true);
+}

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * kmod.c - the module path.
+ */
+#include "kmod.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fdmap.h"
+#include "real.h"
+
+static int dev_open(const char *path, int flags)
+{
+	return open(path, flags);
+}
+
+static int dev_ioctl(int fd, unsigned long request, void *arg)
+{
+	return ioctl(fd, request, arg);
+}
+
+struct fs_kmod_dev fs_kmod_dev = { dev_open, dev_ioctl };
+
+static int probed;		/* 0 not yet, 1 usable, -1 not usable */
+static struct fastsocket_info cached;
+static _Atomic int dev_fd = -1;
+
+static int open_dev(void)
+{
+	int fd = fs_kmod_dev.open(FASTSOCKET_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fs_fdmap_set(fd, fs_ent_make(FS_K_DEV, 0, 0)) < 0) {
+		fs_real.close(fd);
+		return -EMFILE;
+	}
+	atomic_store(&dev_fd, fd);
+	return fd;
+}
+
+bool fs_kmod_probe(struct fastsocket_info *info)
+{
+	struct fastsocket_info in;
+	int fd;
+
+	if (probed) {
+		if (probed > 0 && info)
+			*info = cached;
+		return probed > 0;
+	}
+	probed = -1;
+	fd = open_dev();
+	if (fd < 0) {
+		if (fd != -ENOENT)
+			fs_info("%s: %s; using the userspace fallback",
+				FASTSOCKET_DEVICE_PATH, strerror(-fd));
+		else
+			fs_debug("%s not found (module not loaded); using the userspace fallback",
+				 FASTSOCKET_DEVICE_PATH);
+		return false;
+	}
+	memset(&in, 0, sizeof(in));
+	if (fs_kmod_dev.ioctl(fd, FASTSOCKET_IOC_INFO, &in) < 0) {
+		fs_info("%s: FASTSOCKET_IOC_INFO: %s; using the userspace fallback",
+			FASTSOCKET_DEVICE_PATH, strerror(errno));
+		goto unusable;
+	}
+	if (in.abi_version != FASTSOCKET_ABI_VERSION) {
+		fs_info("%s: module ABI %u, shim ABI %u; using the userspace fallback",
+			FASTSOCKET_DEVICE_PATH, in.abi_version,
+			FASTSOCKET_ABI_VERSION);
+		goto unusable;
+	}
+	if (!(in.features & FASTSOCKET_FEAT_SPAWN)) {
+		fs_info("%s: module cannot spawn local listeners; using the userspace fallback",
+			FASTSOCKET_DEVICE_PATH);
+		goto unusable;
+	}
+	cached = in;
+	probed = 1;
+	if (info)
+		*info = in;
+	fs_debug("%s: ABI %u, features %#x, enable_listen_spawn %u",
+		 FASTSOCKET_DEVICE_PATH, in.abi_version, in.features,
+		 in.enable_listen_spawn);
+	return true;
+unusable:
+	fs_fdmap_set(fd, 0);
+	atomic_store(&dev_fd, -1);
+	fs_real.close(fd);
+	return false;
+}
+
+int fs_kmod_spawn(int fd, int cpu, int *local_fd, int *out_cpu)
+{
+	struct fastsocket_spawn req;
+	int dev;
+
+	if (probed <= 0)
+		return -ENODEV;
+	dev = atomic_load(&dev_fd);
+	if (dev < 0) {
+		dev = open_dev();	/* the application closed ours */
+		if (dev < 0)
+			return dev;
+	}
+	memset(&req, 0, sizeof(req));
+	req.fd = fd;
+	req.cpu = cpu;
+	if (fs_kmod_dev.ioctl(dev, FASTSOCKET_IOC_SPAWN, &req) < 0)
+		return -errno;
+	*local_fd = req.local_fd;
+	*out_cpu = req.cpu;
+	return 0;
+}
+
+void fs_kmod_fd_gone(int fd)
+{
+	int expect = fd;
+
+	atomic_compare_exchange_strong(&dev_fd, &expect, -1);
+}
+
+void fs_kmod_reset(void)
+{
+	int fd = atomic_exchange(&dev_fd, -1);
+
+	if (fd >= 0) {
+		fs_fdmap_set(fd, 0);
+		fs_real.close(fd);
+	}
+	probed = 0;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kmod.h - the module path: /dev/fastsocket, FASTSOCKET_IOC_INFO and
+ * FASTSOCKET_IOC_SPAWN (include/uapi/linux/fastsocket.h is the contract).
+ *
+ * The device is opened once, by the first process that starts a managed
+ * listener (usually the still-privileged master), and the close-on-exec
+ * fd is kept so that workers forked later use it after dropping
+ * privileges. Callers hold the shim's lock.
+ */
+#ifndef FASTSOCKET_KMOD_H
+#define FASTSOCKET_KMOD_H
+
+#include <stdbool.h>
+#include <linux/fastsocket.h>
+
+/*
+ * Open the device and read FASTSOCKET_IOC_INFO, once per process. True
+ * when the module is there, speaks this ABI and can SPAWN; *info is then
+ * filled. The outcome is cached (also across fork).
+ */
+bool fs_kmod_probe(struct fastsocket_info *info);
+
+/*
+ * FASTSOCKET_IOC_SPAWN: a local listener for listening fd on cpu (a CPU
+ * number, FASTSOCKET_CPU_CURRENT or FASTSOCKET_CPU_AUTO). Returns 0 with
+ * *local_fd and *out_cpu set, or a negative errno.
+ */
+int fs_kmod_spawn(int fd, int cpu, int *local_fd, int *out_cpu);
+
+/* The application closed or replaced fd, which was the device fd. */
+void fs_kmod_fd_gone(int fd);
+
+/* Forget everything (unit tests). */
+void fs_kmod_reset(void);
+
+/*
+ * How the device is reached: open(2) and ioctl(2) by default. The unit
+ * tests put a fake module here.
+ */
+struct fs_kmod_dev {
+	int (*open)(const char *path, int flags);
+	int (*ioctl)(int fd, unsigned long request, void *arg);
+};
+
+extern struct fs_kmod_dev fs_kmod_dev;
+
+#endif /* FASTSOCKET_KMOD_H */

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * user.h - the userspace fallback: a CPU-local listener made without the
+ * module.
+ *
+ * A sibling of the listening socket: a new TCP socket with SO_REUSEPORT
+ * and SO_INCOMING_CPU set to the worker's CPU, the options of the
+ * original that accepted connections inherit, bound to the original's
+ * address and listening with its backlog. It joins the original's
+ * SO_REUSEPORT group; kernels with the SO_INCOMING_CPU reuseport fix (6.2,
+ * backported to Debian's 6.1) then hand it the connections whose SYN was
+ * processed on that CPU.
+ */
+#ifndef FASTSOCKET_USER_H
+#define FASTSOCKET_USER_H
+
+#include <stddef.h>
+
+/*
+ * Make the sibling of listening socket lfd for cpu. Returns 0 and the new
+ * non-blocking, close-on-exec fd in *local_fd, or a negative errno and a
+ * human explanation in why[whylen].
+ */
+int fs_user_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
+		  size_t whylen);
+
+/*
+ * Copy the options of src that matter to dst (a fresh socket of the same
+ * family). 0, or a negative errno with why filled when an option src has
+ * changed from its default cannot be given to dst.
+ */
+int fs_user_copy_options(int src, int dst, int family, char *why,
+			 size_t whylen);
+
+#endif /* FASTSOCKET_USER_H */

@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The module path, against a fake /dev/fastsocket that keeps the
+ * contract of include/uapi/linux/fastsocket.h: the default mode comes
+ * from FASTSOCKET_IOC_INFO, local listeners from FASTSOCKET_IOC_SPAWN
+ * with the CPU request each mode calls for, and every way the module can
+ * fail ends in the userspace fallback.
+ */
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "cpu.h"
+#include "fdmap.h"
+#include "kmod.h"
+#include "listen.h"
+#include "real.h"
+#include "user.h"
+
+static struct {
+	int opens, spawns, infos;
+	int fd;			/* the fake device's fd */
+	struct fastsocket_info info;
+	int spawn_errno;	/* fail SPAWN with this, if set */
+	int last_cpu;		/* the cpu field of the last SPAWN */
+	int open_errno;		/* fail open with this, if set */
+} fake;
+
+static int fake_open(const char *path, int flags)
+{
+	assert_string_equal(path, FASTSOCKET_DEVICE_PATH);
+	assert_true(flags & O_CLOEXEC);
+	if (fake.open_errno) {
+		errno = fake.open_errno;
+		return -1;
+	}
+	fake.opens++;
+	fake.fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return fake.fd;
+}
+
+static int first_allowed(void)
+{
+	cpu_set_t now;
+
+	sched_getaffinity(0, sizeof(now), &now);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &now))
+			return c;
+	return -1;
+}
+
+static int fake_ioctl(int fd, unsigned long req, void *arg)
+{
+	if (fd != fake.fd) {
+		errno = EBADF;
+		return -1;
+	}
+	if (req == FASTSOCKET_IOC_INFO) {
+		fake.infos++;
+		memcpy(arg, &fake.info, sizeof(fake.info));
+		return 0;
+	}
+	if (req == FASTSOCKET_IOC_SPAWN) {
+		struct fastsocket_spawn *s = arg;
+		int rp = 0, cpu, lfd;
+		socklen_t len = sizeof(rp);
+		char why[256];
+
+		fake.spawns++;
+		fake.last_cpu = s->cpu;
+		if (fake.spawn_errno) {
+			errno = fake.spawn_errno;
+			return -1;
+		}
+		/* What the module checks. */
+		if (s->flags || s->reserved[0] || s->reserved[1] ||
+		    s->reserved[2] || s->reserved[3]) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (getsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &rp, &len) < 0 || !rp) {
+			errno = ENOPROTOOPT;
+			return -1;
+		}
+		cpu = s->cpu;
+		if (cpu == FASTSOCKET_CPU_AUTO &&
+		    fake.info.enable_listen_spawn != FASTSOCKET_SPAWN_AUTO) {
+			errno = EINVAL;	/* the module picks only in mode 2 */
+			return -1;
+		}
+		if (cpu == FASTSOCKET_CPU_AUTO) {
+			cpu = first_allowed();
+			fs_cpu_pin(cpu);	/* "pin caller" */
+		} else if (cpu == FASTSOCKET_CPU_CURRENT) {
+			cpu_set_t now;
+
+			sched_getaffinity(0, sizeof(now), &now);
+			cpu = fs_cpu_only(&now);
+			if (cpu < 0) {
+				errno = EINVAL;
+				return -1;
+			}
+		}
+		if (fs_user_spawn(s->fd, cpu, 16, &lfd, why, sizeof(why)) < 0) {
+			errno = EADDRINUSE;
+			return -1;
+		}
+		/* The module's fd blocks; the shim must make it not. */
+		fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) & ~O_NONBLOCK);
+		s->local_fd = lfd;
+		s->cpu = cpu;
+		return 0;
+	}
+	errno = ENOTTY;
+	return -1;
+}
+
+static int setup(void **state)
+{
+	t_reset(state);
+	memset(&fake, 0, sizeof(fake));
+	fake.fd = -1;
+	fake.info.abi_version = FASTSOCKET_ABI_VERSION;
+	fake.info.features = FASTSOCKET_FEAT_SPAWN | FASTSOCKET_FEAT_STEER_IPV4 |
+			     FASTSOCKET_FEAT_STEER_IPV6;
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_AUTO;
+	fake.info.nr_cpu_ids = 2;
+	fs_kmod_dev.open = fake_open;
+	fs_kmod_dev.ioctl = fake_ioctl;
+	/* FASTSOCKET_MODE unset: the module's parameter decides. */
+	char err[FS_ERR_MAX];
+
+	fs_config_parse(&fs_cfg, NULL, NULL, NULL, getenv("T_LOG"), &t_affinity,
+			err, sizeof(err));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	t_reset(state);
+	return 0;
+}
+
+static struct fs_local *local_of(int fd)
+{
+	return fs_wait_local(fs_fdmap_get(fd), fd);
+}
+
+static void mode_from_info(void **state)
+{
+	int port, l;
+
+	(void)state;
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_APP_PINS;
+	l = t_listener(AF_INET, true, &port);
+	assert_int_equal(fake.infos, 1);
+	assert_int_equal(fs_mode(), 1);
+	/* The device fd is kept (for workers that drop privileges). */
+	assert_int_equal(fs_ent_kind(fs_fdmap_get(fake.fd)), FS_K_DEV);
+	assert_true(fcntl(fake.fd, F_GETFD) & FD_CLOEXEC);
+	fs_close(l);
+}
+
+static void mode_off_from_info(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int s = socket(AF_INET, SOCK_STREAM, 0), rp = -1;
+	socklen_t len = sizeof(rp);
+
+	(void)state;
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_OFF;
+	a.sin_port = htons((uint16_t)t_free_port(AF_INET));
+	assert_int_equal(fs_bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(fs_mode(), 0);
+	assert_int_equal(fs_fdmap_get(s), 0);
+	getsockopt(s, SOL_SOCKET, SO_REUSEPORT, &rp, &len);
+	assert_int_equal(rp, 0);
+	fs_close(s);
+}
+
+static void spawn_auto(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), l2, p2;
+	struct fs_local *loc;
+	cpu_set_t now;
+
+	(void)state;
+	loc = local_of(l);
+	assert_non_null(loc);
+	assert_true(loc->kmod);
+	assert_int_equal(fake.spawns, 1);
+	assert_int_equal(fake.last_cpu, FASTSOCKET_CPU_AUTO);
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_int_equal(fs_cpu_only(&now), loc->cpu);	/* the module pinned it */
+	assert_true(fcntl(atomic_load(&loc->fd), F_GETFL) & O_NONBLOCK);
+
+	/* A second listener: the worker already has its CPU. */
+	l2 = t_listener(AF_INET, true, &p2);
+	loc = local_of(l2);
+	assert_non_null(loc);
+	assert_int_equal(fake.last_cpu, fs_cpu_only(&now));
+	assert_int_equal(fake.opens, 1);
+	fs_close(l);
+	fs_close(l2);
+}
+
+static void spawn_current(void **state)
+{
+	int port, l, cpu = fs_cpu_only(&t_affinity) >= 0 ? fs_cpu_only(&t_affinity) : 0;
+	struct fs_local *loc;
+
+	(void)state;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &t_affinity)) {
+			cpu = c;
+			break;
+		}
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_APP_PINS;
+	l = t_listener(AF_INET, true, &port);
+	assert_null(local_of(l));	/* mode 1, not pinned: pass through */
+	assert_int_equal(fake.spawns, 0);
+	fs_close(l);
+
+	fs_cpu_pin(cpu);		/* the application pins its worker */
+	l = t_listener(AF_INET, true, &port);
+	loc = local_of(l);
+	assert_non_null(loc);
+	assert_true(loc->kmod);
+	assert_int_equal(fake.last_cpu, cpu);
+	assert_int_equal(loc->cpu, cpu);
+	fs_close(l);
+}
+
+/* FASTSOCKET_MODE=2 over a module set to 1: the shim picks the CPU. */
+static void spawn_explicit_when_module_does_not_pick(void **state)
+{
+	char err[FS_ERR_MAX];
+	struct fs_local *loc;
+	cpu_set_t now;
+	int port, l;
+
+	(void)state;
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_APP_PINS;
+	fs_config_parse(&fs_cfg, "2", NULL, NULL, getenv("T_LOG"), &t_affinity,
+			err, sizeof(err));
+	l = t_listener(AF_INET, true, &port);
+	loc = local_of(l);
+	assert_non_null(loc);
+	assert_true(loc->kmod);
+	assert_int_equal(fake.spawns, 2);	/* AUTO refused, then the CPU */
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_int_equal(fs_cpu_only(&now), loc->cpu);
+	assert_int_equal(fake.last_cpu, loc->cpu);
+	fs_close(l);
+}
+
+static void spawn_error_falls_back(void **state)
+{
+	int port, l;
+	struct fs_local *loc;
+
+	(void)state;
+	fake.spawn_errno = EOPNOTSUPP;
+	l = t_listener(AF_INET, true, &port);
+	loc = local_of(l);
+	assert_non_null(loc);
+	assert_false(loc->kmod);		/* userspace */
+	assert_int_equal(fake.spawns, 1);
+	fs_close(l);
+}
+
+static void abi_mismatch_falls_back(void **state)
+{
+	int port, l;
+	struct fs_local *loc;
+
+	(void)state;
+	fake.info.abi_version = FASTSOCKET_ABI_VERSION + 1;
+	l = t_listener(AF_INET, true, &port);
+	assert_int_equal(fs_mode(), 2);	/* not the module's word */
+	assert_int_equal(fs_fdmap_get(fake.fd), 0);	/* closed again */
+	loc = local_of(l);
+	assert_non_null(loc);
+	assert_false(loc->kmod);
+	assert_int_equal(fake.spawns, 0);
+	fs_close(l);
+}
+
+static void no_spawn_feature(void **state)
+{
+	int port, l;
+
+	(void)state;
+	fake.info.features = FASTSOCKET_FEAT_STEER_IPV4;
+	l = t_listener(AF_INET, true, &port);
+	assert_false(local_of(l)->kmod);
+	assert_int_equal(fake.spawns, 0);
+	fs_close(l);
+}
+
+static void no_device(void **state)
+{
+	int port, l;
+
+	(void)state;
+	fake.open_errno = ENOENT;
+	l = t_listener(AF_INET, true, &port);
+	assert_int_equal(fs_mode(), 2);
+	assert_false(local_of(l)->kmod);
+	fs_close(l);
+}
+
+/* The application closes every fd: the shim opens the device again. */
+static void device_fd_closed_by_app(void **state)
+{
+	int port, l, dev;
+
+	(void)state;
+	l = t_listener(AF_INET, true, &port);
+	dev = fake.fd;
+	assert_int_equal(fs_close(dev), 0);
+	assert_int_equal(fs_fdmap_get(dev), 0);
+	assert_true(local_of(l)->kmod);
+	assert_int_equal(fake.opens, 2);
+	fs_close(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(mode_from_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(mode_off_from_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_auto, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_current, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_explicit_when_module_does_not_pick, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_error_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(abi_mismatch_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_spawn_feature, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(device_fd_closed_by_app, setup, teardown),
+	};
+
+	t_init();
+	return cmocka_run_group_tests_name("kmod", tests, NULL, NULL);
+}

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Epoll mirroring decisions, and what the application sees through epoll,
+ * poll, select and accept when a local listener is in play.
+ */
+#include "support.h"
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fdmap.h"
+#include "listen.h"
+#include "mirror.h"
+#include "real.h"
+
+static int local_fd(int fd)
+{
+	struct fs_local *loc = fs_wait_local(fs_fdmap_get(fd), fd);
+
+	return loc ? atomic_load(&loc->fd) : -1;
+}
+
+static struct fs_local *local_of(int fd)
+{
+	return fs_wait_local(fs_fdmap_get(fd), fd);
+}
+
+/* ---- the decision --------------------------------------------------- */
+
+static void expect(int op, bool have, bool mirrored, bool caller, bool local,
+		   bool undo, int act, int rec)
+{
+	struct fs_mirror_step s;
+
+	fs_mirror_decide(op, have, mirrored, caller, local, &s);
+	assert_int_equal(s.undo, undo);
+	assert_int_equal(s.act, act);
+	assert_int_equal(s.rec, rec);
+}
+
+static void decide(void **state)
+{
+	(void)state;
+	/* ADD: record it; mirror when the caller has a local listener. */
+	expect(EPOLL_CTL_ADD, false, false, false, true, false, FS_MIRROR_ADD, FS_REC_SET);
+	expect(EPOLL_CTL_ADD, false, false, false, false, false, FS_MIRROR_NONE, FS_REC_SET);
+	/* ... a leftover record with a local listener in the set: undo it. */
+	expect(EPOLL_CTL_ADD, true, true, true, true, true, FS_MIRROR_ADD, FS_REC_SET);
+	expect(EPOLL_CTL_ADD, true, false, false, true, false, FS_MIRROR_ADD, FS_REC_SET);
+
+	/* MOD: follow a mirrored record, whoever asks. */
+	expect(EPOLL_CTL_MOD, true, true, true, true, false, FS_MIRROR_MOD, FS_REC_UPDATE);
+	expect(EPOLL_CTL_MOD, true, true, false, false, false, FS_MIRROR_MOD, FS_REC_UPDATE);
+	/* ... a pending record: its owner, now with a local, mirrors. */
+	expect(EPOLL_CTL_MOD, true, false, true, true, false, FS_MIRROR_ADD, FS_REC_UPDATE);
+	expect(EPOLL_CTL_MOD, true, false, false, true, false, FS_MIRROR_NONE, FS_REC_UPDATE);
+	expect(EPOLL_CTL_MOD, true, false, true, false, false, FS_MIRROR_NONE, FS_REC_UPDATE);
+	/* ... no record (registered before listen()): like ADD. */
+	expect(EPOLL_CTL_MOD, false, false, false, true, false, FS_MIRROR_ADD, FS_REC_SET);
+	expect(EPOLL_CTL_MOD, false, false, false, false, false, FS_MIRROR_NONE, FS_REC_SET);
+
+	/* DEL: remove the mirror, drop the record. */
+	expect(EPOLL_CTL_DEL, true, true, false, true, false, FS_MIRROR_DEL, FS_REC_DROP);
+	expect(EPOLL_CTL_DEL, true, false, true, true, false, FS_MIRROR_NONE, FS_REC_DROP);
+	expect(EPOLL_CTL_DEL, false, false, false, true, false, FS_MIRROR_NONE, FS_REC_KEEP);
+
+	/* Anything else: nothing. */
+	expect(99, true, true, true, true, false, FS_MIRROR_NONE, FS_REC_KEEP);
+}
+
+/* ---- epoll ---------------------------------------------------------- */
+
+static void epoll_add_mirrors(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+				  .data.u64 = 42 }, got[4], rec;
+	pid_t owner;
+	int local, lfd, c, a, n;
+
+	(void)state;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	lfd = local_fd(l);	/* made by the ADD: the first wait */
+	assert_true(lfd >= 0);
+	assert_int_equal(local_of(l)->cpu, sched_getcpu());
+	assert_true(fs_mirror_lookup(ep, l, &owner, &local, &rec));
+	assert_int_equal(owner, (pid_t)syscall(SYS_gettid));
+	assert_true(local >= 0);
+	assert_int_equal(rec.events, EPOLLIN | EPOLLEXCLUSIVE);
+	assert_int_equal(rec.data.u64, 42);
+
+	/* A connection from this CPU waits on the local listener, and
+	 * epoll reports it with the listening fd's data. */
+	c = t_connect(AF_INET, port);
+	n = epoll_wait(ep, got, 4, 5000);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0].data.u64, 42);
+	errno = 0;
+	assert_int_equal(accept4(l, NULL, NULL, SOCK_NONBLOCK), -1);
+	assert_int_equal(errno, EAGAIN);	/* not on the original */
+	a = fs_accept(l, NULL, NULL, 0, false);	/* but accept(l) has it */
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+	assert_int_equal(epoll_wait(ep, got, 4, 0), 0);
+	fs_close(ep);
+	fs_close(l);
+}
+
+static void epoll_mod_and_del(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 }, got[4];
+	int c, a;
+
+	(void)state;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	ev.data.u64 = 2;
+	ev.events = EPOLLIN | EPOLLET;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev), 0);
+	c = t_connect(AF_INET, port);
+	assert_int_equal(epoll_wait(ep, got, 4, 5000), 1);
+	assert_int_equal(got[0].data.u64, 2);
+	assert_int_equal(got[0].events & EPOLLIN, EPOLLIN);
+	a = fs_accept(l, NULL, NULL, 0, false);
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+
+	/* DEL: neither fd reports any more; accept still finds the
+	 * connection on the local listener. */
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
+	assert_false(fs_mirror_lookup(ep, l, NULL, NULL, NULL));
+	c = t_connect(AF_INET, port);
+	assert_int_equal(epoll_wait(ep, got, 4, 200), 0);
+	a = -1;
+	for (int i = 0; i < 200 && a < 0; i++) {
+		a = fs_accept(l, NULL, NULL, 0, false);
+		if (a < 0)
+			usleep(5000);
+	}
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+
+	/* The app's errors are the app's: nothing mirrored on failure. */
+	errno = 0;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_false(fs_mirror_lookup(ep, l, NULL, NULL, NULL));
+	fs_close(ep);
+	fs_close(l);
+}
+
+/* Registered before listen(): mirrored on the first wait after it. */
+static void epoll_pending_until_spawn(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 7 }, got[2];
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int ep = epoll_create1(0), port = t_free_port(AF_INET), local, c, a;
+
+	(void)state;
+	sa.sin_port = htons((uint16_t)port);
+	assert_int_equal(fs_bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_true(fs_mirror_lookup(ep, l, NULL, &local, NULL));
+	assert_int_equal(local, -1);	/* pending */
+	assert_int_equal(fs_listen(l, 16), 0);
+	errno = 0;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, false), -1);	/* the first wait */
+	assert_int_equal(errno, EAGAIN);
+	assert_true(fs_mirror_lookup(ep, l, NULL, &local, NULL));
+	assert_true(local >= 0);
+	c = t_connect(AF_INET, port);
+	assert_int_equal(epoll_wait(ep, got, 2, 5000), 1);
+	assert_int_equal(got[0].data.u64, 7);
+	a = fs_accept(l, NULL, NULL, 0, false);
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+	fs_close(ep);
+	fs_close(l);
+}
+
+static void epoll_fork_child_mirrors_its_own(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), ep = epoll_create1(0), st;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 9 };
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_true(local_fd(l) >= 0);
+	pid = fork();
+	if (pid == 0) {
+		pid_t owner;
+		int local, bad = 0;
+
+		if (!fs_mirror_lookup(ep, l, &owner, &local, NULL))
+			_exit(1);
+		if (owner != getpid() || local != -1)
+			bad |= 2;	/* the child's, pending */
+		if (local_fd(l) < 0)
+			bad |= 4;
+		if (!fs_mirror_lookup(ep, l, NULL, &local, NULL) || local < 0)
+			bad |= 8;	/* mirrored once the child has one */
+		_exit(bad);
+	}
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	fs_close(ep);
+	fs_close(l);
+}
+
+static void epoll_close_forgets(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), ep = epoll_create1(0), ep2;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 3 };
+
+	(void)state;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_true(fs_mirror_lookup(ep, l, NULL, NULL, NULL));
+	assert_int_equal(fs_ent_kind(fs_fdmap_get(ep)), FS_K_EPOLL);
+	fs_close(ep);
+	assert_int_equal(fs_fdmap_get(ep), 0);
+	ep2 = epoll_create1(0);
+	assert_int_equal(ep2, ep);	/* the same number, a new instance */
+	assert_false(fs_mirror_lookup(ep2, l, NULL, NULL, NULL));
+	ev.data.u64 = 4;
+	assert_int_equal(fs_epoll_ctl(ep2, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_true(fs_mirror_lookup(ep2, l, NULL, NULL, &ev));
+	assert_int_equal(ev.data.u64, 4);
+	fs_close(ep2);
+	fs_close(l);
+}
+
+/* ---- poll and select ------------------------------------------------ */
+
+static void poll_reports_local_as_listener(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), p[2], c, a;
+	struct pollfd fds[3];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	fds[0] = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	fds[1] = (struct pollfd){ .fd = l, .events = POLLIN };
+	fds[2] = (struct pollfd){ .fd = -1, .events = POLLIN, .revents = 0x5a5a };
+	assert_int_equal(fs_ppoll(fds, 2, 0, NULL, NULL, false), 0);
+	assert_true(local_fd(l) >= 0);	/* the poll was the first wait */
+	c = t_connect(AF_INET, port);
+	assert_int_equal(fs_ppoll(fds, 2, 5000, NULL, NULL, false), 1);
+	assert_int_equal(fds[0].revents, 0);
+	assert_int_equal(fds[1].revents, POLLIN);
+	assert_int_equal(fds[2].revents, 0x5a5a);	/* past n: untouched */
+	struct timespec ts = { 5, 0 };
+	fds[1].revents = 0;
+	assert_int_equal(fs_ppoll(fds, 2, 0, &ts, NULL, true), 1);
+	assert_int_equal(fds[1].revents, POLLIN);
+	a = fs_accept(l, NULL, NULL, 0, false);
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+	assert_int_equal(fs_ppoll(fds, 2, 0, NULL, NULL, false), 0);
+	close(p[0]);
+	close(p[1]);
+	fs_close(l);
+}
+
+static void select_reports_local_as_listener(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), lfd, c, a;
+	struct timeval tv = { 0, 0 };
+	fd_set r;
+
+	(void)state;
+	FD_ZERO(&r);
+	FD_SET(l, &r);
+	assert_int_equal(fs_pselect(l + 1, &r, NULL, NULL, &tv, NULL, NULL, false), 0);
+	lfd = local_fd(l);
+	assert_true(lfd >= 0);
+	c = t_connect(AF_INET, port);
+	FD_ZERO(&r);
+	FD_SET(l, &r);
+	tv.tv_sec = 5;
+	assert_int_equal(fs_pselect(l + 1, &r, NULL, NULL, &tv, NULL, NULL, false), 1);
+	assert_true(FD_ISSET(l, &r));
+	assert_false(FD_ISSET(lfd, &r));
+	a = fs_accept(l, NULL, NULL, 0, false);
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+	fs_close(l);
+}
+
+/* ---- accept --------------------------------------------------------- */
+
+/* A fake accept4: two queues, and a log of which was served. */
+static int fake_lfd, fake_ofd, fake_lq, fake_oq;
+static char fake_log[64];
+static size_t fake_n;
+
+static int fake_accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
+{
+	(void)a;
+	(void)len;
+	(void)flags;
+	if (fd == fake_lfd && fake_lq > 0) {
+		fake_lq--;
+		fake_log[fake_n++] = 'L';
+		return 1000;
+	}
+	if (fd == fake_ofd && fake_oq > 0) {
+		fake_oq--;
+		fake_log[fake_n++] = 'O';
+		return 1000;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+static void run_fake(int l, int lq, int oq)
+{
+	memset(fake_log, 0, sizeof(fake_log));
+	fake_n = 0;
+	fake_lq = lq;
+	fake_oq = oq;
+	for (int i = 0; i < lq + oq; i++)
+		assert_int_equal(fs_accept(l, NULL, NULL, 0, true), 1000);
+	errno = 0;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, true), -1);
+	assert_int_equal(errno, EAGAIN);
+}
+
+static void accept_alternates(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port);
+	int (*saved)(int, struct sockaddr *, socklen_t *, int) = fs_real.accept4;
+
+	(void)state;
+	fake_ofd = l;
+	fake_lfd = local_fd(l);
+	assert_true(fake_lfd >= 0);
+	local_of(l)->flip = 0;
+	fs_real.accept4 = fake_accept4;
+	run_fake(l, 4, 4);	/* both busy: take turns, the local first */
+	assert_string_equal(fake_log, "LOLOLOLO");
+	run_fake(l, 6, 0);	/* only the local */
+	assert_string_equal(fake_log, "LLLLLL");
+	run_fake(l, 0, 5);	/* only the original */
+	assert_string_equal(fake_log, "OOOOO");
+	run_fake(l, 5, 2);	/* neither starves: both O in the first four */
+	assert_int_equal(strlen(fake_log), 7);
+	int o = 0;
+	for (int i = 0; i < 4; i++)
+		o += fake_log[i] == 'O';
+	assert_int_equal(o, 2);
+	fs_real.accept4 = saved;
+	fs_close(l);
+}
+
+struct later {
+	int port;
+};
+
+static void *connect_later(void *p)
+{
+	struct later *w = p;
+	int c;
+
+	usleep(100000);
+	c = t_connect(AF_INET, w->port);
+	usleep(300000);
+	close(c);
+	return NULL;
+}
+
+/* A blocking accept waits on both the local listener and the original. */
+static void accept_blocking(void **state)
+{
+	int port, l = t_listener(AF_INET, false, &port), a;
+	struct timeval tv = { 0, 200000 };
+	struct later w;
+	pthread_t t;
+	struct timespec t0, t1;
+
+	(void)state;
+	assert_true(local_fd(l) >= 0);
+	w.port = port;
+	assert_int_equal(pthread_create(&t, NULL, connect_later, &w), 0);
+	a = fs_accept(l, NULL, NULL, 0, false);
+	assert_true(a >= 0);
+	close(a);
+	pthread_join(t, NULL);
+
+	/* SO_RCVTIMEO on the listening socket still times accept out. */
+	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	errno = 0;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, false), -1);
+	assert_int_equal(errno, EAGAIN);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	fs_close(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(decide),
+		cmocka_unit_test_setup_teardown(epoll_add_mirrors, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(epoll_mod_and_del, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(epoll_pending_until_spawn, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(epoll_fork_child_mirrors_its_own, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(epoll_close_forgets, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(poll_reports_local_as_listener, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(select_reports_local_as_listener, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(accept_alternates, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(accept_blocking, t_reset, t_reset),
+	};
+
+	t_init();
+	return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);
+}
