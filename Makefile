@@ -20,6 +20,7 @@ CC ?= cc
 export CC
 
 .PHONY: all module shim tools check unit vm-check clean deps sparse checkpatch
+.PHONY: bench demo
 
 all: module shim tools
 
@@ -48,6 +49,14 @@ unit: shim
 
 check: deps
 	@tests/check
+
+# The benchmark suite (bench/README.md): make bench BENCH_ARGS="--reps 3"
+bench: deps
+	@bench/run $(BENCH_ARGS)
+
+# nginx with and without the shim, side by side, in a QEMU guest (~3 min)
+demo: deps
+	@bench/run --quick $(BENCH_ARGS)
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean >/dev/null; fi
