@@ -8,6 +8,7 @@
 
 #include <linux/types.h>
 #include <linux/spinlock.h>
+#include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/in6.h>
 #include <net/net_namespace.h>
@@ -67,7 +68,13 @@ int fsk_clone_listener(struct file *orig_file, struct socket *orig,
 		       unsigned int cpu, struct file **clone);
 
 /* spawn.c */
+extern struct mutex fsk_spawn_mutex;	/* serialises spawn and register */
+int fsk_check_listener(struct socket *sock);
+int fsk_resolve_cpu(int req, int mode);
 long fsk_ioctl_spawn(void __user *uarg);
+
+/* register.c */
+long fsk_ioctl_register(void __user *uarg);
 
 /* steer.c */
 int fsk_steer_net_init(struct net *net);

@@ -3,8 +3,9 @@
  * /dev/fastsocket: argument checking and dispatch of the ioctl ABI in
  * include/uapi/linux/fastsocket.h. Every path returns a clean errno.
  *
- * The device holds no per-open state; the shim opens it for a spawn and
- * closes it, so an open device does not pin the module for long.
+ * The device holds no per-open state. An open fd of it pins the module
+ * (the shim keeps one open for the life of the process, so rmmod waits
+ * for shim-run servers to exit); sockets made through it do not.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -21,7 +22,8 @@ static long fsk_ioctl_info(void __user *uarg)
 {
 	struct fastsocket_info info = {
 		.abi_version = FASTSOCKET_ABI_VERSION,
-		.features = FASTSOCKET_FEAT_SPAWN | FASTSOCKET_FEAT_STEER_IPV4 |
+		.features = FASTSOCKET_FEAT_SPAWN | FASTSOCKET_FEAT_REGISTER |
+			    FASTSOCKET_FEAT_STEER_IPV4 |
 			    (IS_ENABLED(CONFIG_IPV6) ?
 			     FASTSOCKET_FEAT_STEER_IPV6 : 0),
 		.enable_listen_spawn = READ_ONCE(fsk_listen_spawn),
@@ -43,6 +45,8 @@ static long fsk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return fsk_ioctl_info(uarg);
 	case FASTSOCKET_IOC_SPAWN:
 		return fsk_ioctl_spawn(uarg);
+	case FASTSOCKET_IOC_REGISTER:
+		return fsk_ioctl_register(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -3,8 +3,9 @@
  * The per-netns table of CPU-local listeners.
  *
  * A group is one listening address (family, address, port, bound device):
- * the original listener and its local clones, all members of one
- * SO_REUSEPORT group. A group has at most one local listener per CPU.
+ * the original listener and its local clones (spawn.c), or a server's own
+ * per-worker sockets (register.c), all members of one SO_REUSEPORT group.
+ * A group has at most one local listener per CPU.
  *
  * Ownership and lifetime:
  *  - A local listener socket is owned by its file, i.e. by the processes
@@ -15,6 +16,9 @@
  *    After unlinking, fsk_local_free_rcu() drops it one RCU grace period
  *    later, so the steering hook (an RCU reader in softirq) may use ->sk
  *    until the end of its read-side section, but never longer.
+ *  - A socket is in one slot at most (fsk_group_holds()): spawned copies
+ *    are made per CPU, and a registered socket (register.c) may serve
+ *    one CPU only.
  *  - struct fsk_group is freed (kfree_rcu) when its last local goes.
  *  - fn->lock (taken with BH off: the hook's context) serialises all
  *    writers of one netns's table; readers use RCU only.
@@ -76,7 +80,12 @@ static void fsk_key_from_sk(const struct sock *sk, struct fsk_key *key)
 {
 	memset(key, 0, sizeof(*key));
 	key->family = sk->sk_family;
-	key->port = inet_sk(sk)->inet_num;
+	/*
+	 * Not inet_num: tcp_set_state(TCP_CLOSE) releases the port of a
+	 * socket bound to port 0 (zeroing inet_num) before close_watch.c
+	 * sees LISTEN -> CLOSE; inet_sport keeps the listening port.
+	 */
+	key->port = ntohs(inet_sk(sk)->inet_sport);
 	key->bound_dev_if = READ_ONCE(sk->sk_bound_dev_if);
 #if IS_ENABLED(CONFIG_IPV6)
 	if (sk->sk_family == AF_INET6) {
@@ -216,7 +225,29 @@ struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
 	return file;
 }
 
-/* Register the listening socket @sk as the local listener on @cpu. */
+/*
+ * May @sk become @g's local listener on @cpu? -EALREADY if it already
+ * is; a socket serves one CPU at most (-EEXIST), a CPU has one local
+ * listener per group (-EBUSY). Caller holds fn->lock.
+ */
+static int fsk_group_holds(struct fsk_net *fn, struct fsk_group *g,
+			   const struct sock *sk, unsigned int cpu)
+{
+	struct fsk_local *local;
+	unsigned int c;
+
+	for_each_possible_cpu(c) {
+		local = fsk_local_locked(fn, g, c);
+		if (local && local->sk == sk)
+			return c == cpu ? -EALREADY : -EEXIST;
+	}
+	return fsk_local_locked(fn, g, cpu) ? -EBUSY : 0;
+}
+
+/*
+ * Register the listening socket @sk as the local listener on @cpu:
+ * 0, or -EALREADY, -EEXIST, -EBUSY (fsk_group_holds()), -ENOMEM.
+ */
 int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu)
 {
 	struct fsk_group *g, *new_g;
@@ -244,10 +275,8 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu)
 		g->key = key;
 		hlist_add_head_rcu(&g->node, fsk_bucket(fn, key.port));
 	}
-	if (rcu_access_pointer(g->local[cpu])) {
-		/* The spawn mutex makes this unreachable; stay safe anyway. */
-		err = -EBUSY;
-	} else {
+	err = fsk_group_holds(fn, g, sk, cpu);
+	if (!err) {
 		local->group = g;
 		sock_hold(sk);
 		g->nr_local++;
@@ -279,7 +308,7 @@ void fsk_table_forget(const struct sock *sk)
 			local = fsk_local_locked(fn, g, cpu);
 			if (local && local->sk == sk) {
 				fsk_local_unlink(fn, local);
-				break;
+				break;	/* in one slot at most */
 			}
 		}
 	}

@@ -31,7 +31,8 @@
 
 #include "fastsocket.h"
 
-static DEFINE_MUTEX(fsk_spawn_mutex);
+/* Serialises spawns and registrations: CPU choice, slot check, insert. */
+DEFINE_MUTEX(fsk_spawn_mutex);
 
 static bool fsk_spawn_args_ok(const struct fastsocket_spawn *arg)
 {
@@ -45,8 +46,8 @@ static bool fsk_spawn_args_ok(const struct fastsocket_spawn *arg)
 	return true;
 }
 
-/* Is @sock a listening TCP socket we can make local copies of? */
-static int fsk_check_listener(struct socket *sock)
+/* Is @sock a listening TCP socket that can have local listeners? */
+int fsk_check_listener(struct socket *sock)
 {
 	struct sock *sk = sock->sk;
 
@@ -79,8 +80,11 @@ static int fsk_pick_cpu(void)
 	return best;
 }
 
-/* Turn the caller's cpu request into a CPU number, or a negative errno. */
-static int fsk_resolve_cpu(int req, int mode)
+/*
+ * Turn the caller's cpu request into a CPU number, or a negative errno.
+ * Called with fsk_spawn_mutex held (FASTSOCKET_CPU_AUTO reads the load).
+ */
+int fsk_resolve_cpu(int req, int mode)
 {
 	if (req >= 0) {
 		if (req >= nr_cpu_ids)

@@ -11,6 +11,7 @@ offline=()
 last=$(($(nproc) - 1))
 if [ "$last" -gt 0 ] && [ -w /sys/devices/system/cpu/cpu$last/online ]; then
 	echo 0 >/sys/devices/system/cpu/cpu$last/online
+	at_exit "echo 1 >/sys/devices/system/cpu/cpu$last/online"
 	offline=(--offline-cpu "$last")
 fi
 "$PROGS/fsk-badinput" --mode 2 "${offline[@]}" || fail "mode 2 cases"

@@ -26,6 +26,7 @@
 #define FASTSOCKET_FEAT_SPAWN		(1U << 0)	/* FASTSOCKET_IOC_SPAWN */
 #define FASTSOCKET_FEAT_STEER_IPV4	(1U << 1)	/* SYN steering, IPv4 */
 #define FASTSOCKET_FEAT_STEER_IPV6	(1U << 2)	/* SYN steering, IPv6 */
+#define FASTSOCKET_FEAT_REGISTER	(1U << 3)	/* FASTSOCKET_IOC_REGISTER */
 
 /* enable_listen_spawn values (module parameter and FASTSOCKET_MODE). */
 #define FASTSOCKET_SPAWN_OFF		0	/* no local listeners */
@@ -90,8 +91,38 @@ struct fastsocket_spawn {
 	__u32 reserved[4];
 };
 
+/**
+ * struct fastsocket_register - make one of the caller's own listening
+ *	sockets the local listener of a CPU
+ * @fd: in: a listening TCP socket (IPv4 or IPv6) of the caller, with
+ *	SO_REUSEPORT set before bind; typically one of a server's own
+ *	per-worker sockets (nginx "listen ... reuseport")
+ * @cpu: in: CPU number or FASTSOCKET_CPU_CURRENT (not _AUTO: the caller
+ *	places itself)
+ * @flags: in: zero (no flags defined yet)
+ * @reserved: zero
+ *
+ * From then on, SYNs that @cpu takes for @fd's address are steered to
+ * @fd's socket, as to a spawned local listener, until the socket stops
+ * listening. The socket itself is not changed and no fd is created.
+ * Registering a socket again for the CPU it serves succeeds and does
+ * nothing. Errors: as for FASTSOCKET_IOC_SPAWN (EINVAL also for
+ * FASTSOCKET_CPU_AUTO), and
+ *	EBUSY		@cpu already has another local listener for @fd's
+ *			address
+ *	EEXIST		@fd's socket is already the local listener of
+ *			another CPU
+ */
+struct fastsocket_register {
+	__s32 fd;
+	__s32 cpu;
+	__u32 flags;
+	__u32 reserved[5];
+};
+
 #define FASTSOCKET_IOC_MAGIC	0xFA
 #define FASTSOCKET_IOC_INFO	_IOR(FASTSOCKET_IOC_MAGIC, 0x00, struct fastsocket_info)
 #define FASTSOCKET_IOC_SPAWN	_IOWR(FASTSOCKET_IOC_MAGIC, 0x01, struct fastsocket_spawn)
+#define FASTSOCKET_IOC_REGISTER	_IOW(FASTSOCKET_IOC_MAGIC, 0x02, struct fastsocket_register)
 
 #endif /* _UAPI_LINUX_FASTSOCKET_H */

@@ -57,7 +57,15 @@ static int spawn(int fd, int cpu)
 	return spawn_raw(&s);
 }
 
-static int tcp_socket(int family, int reuseport, int do_listen)
+static int reg(int fd, int cpu)
+{
+	struct fastsocket_register r = { .fd = fd, .cpu = cpu };
+
+	return ioctl(dev, FASTSOCKET_IOC_REGISTER, &r);
+}
+
+/* A TCP socket on loopback, port @port (0: any). */
+static int tcp_socket_port(int family, int reuseport, int do_listen, int port)
 {
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
 	struct sockaddr_in a4 = { .sin_family = AF_INET };
@@ -66,7 +74,9 @@ static int tcp_socket(int family, int reuseport, int do_listen)
 	if (fd < 0)
 		return -1;
 	a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a4.sin_port = htons(port);
 	a6.sin6_addr = in6addr_loopback;
+	a6.sin6_port = htons(port);
 	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (family == AF_INET ? bind(fd, (void *)&a4, sizeof(a4)) :
@@ -75,6 +85,19 @@ static int tcp_socket(int family, int reuseport, int do_listen)
 	if (do_listen && listen(fd, 8))
 		return -1;
 	return fd;
+}
+
+static int tcp_socket(int family, int reuseport, int do_listen)
+{
+	return tcp_socket_port(family, reuseport, do_listen, 0);
+}
+
+static int local_port(int fd)
+{
+	struct sockaddr_in a = { 0 };
+	socklen_t len = sizeof(a);
+
+	return getsockname(fd, (void *)&a, &len) ? -1 : ntohs(a.sin_port);
 }
 
 static void pin0(void)
@@ -174,6 +197,70 @@ static void sockets(void)
 	close(norp);
 }
 
+/* FASTSOCKET_IOC_REGISTER: the same argument checks, and one CPU each. */
+static void register_cases(void)
+{
+	struct fastsocket_register r;
+	int a = tcp_socket(AF_INET, 1, 1), b, c, udp, norp, conn, ep, port;
+	unsigned int i;
+
+	b = tcp_socket_port(AF_INET, 1, 1, local_port(a));
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	norp = tcp_socket(AF_INET, 0, 1);
+	conn = tcp_socket(AF_INET, 1, 0);
+	ep = epoll_create1(0);
+	if (a < 0 || b < 0) {
+		printf("FAIL: register: cannot make two listeners on one port\n");
+		failures++;
+		return;
+	}
+	check("register udp socket", reg(udp, 0), EOPNOTSUPP);
+	check("register epoll fd", reg(ep, 0), ENOTSOCK);
+	check("register fd -1", reg(-1, 0), EBADF);
+	check("register bound, not listening", reg(conn, 0), EINVAL);
+	check("register without SO_REUSEPORT", reg(norp, 0), ENOPROTOOPT);
+	check("register CPU_AUTO", reg(a, FASTSOCKET_CPU_AUTO), EINVAL);
+	check("register cpu out of range", reg(a, 1 << 20), EINVAL);
+	check("register cpu -3", reg(a, -3), EINVAL);
+	for (i = 0; i < 5; i++) {
+		r = (struct fastsocket_register){ .fd = a, .cpu = 0 };
+		r.reserved[i] = 1;
+		check("register reserved field set",
+		      ioctl(dev, FASTSOCKET_IOC_REGISTER, &r), EINVAL);
+	}
+	r = (struct fastsocket_register){ .fd = a, .cpu = 0, .flags = 1 };
+	check("register unknown flag", ioctl(dev, FASTSOCKET_IOC_REGISTER, &r),
+	      EINVAL);
+	check("register with NULL argument",
+	      ioctl(dev, FASTSOCKET_IOC_REGISTER, NULL), EFAULT);
+	unpin();
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		check("register CPU_CURRENT while not pinned",
+		      reg(a, FASTSOCKET_CPU_CURRENT), EINVAL);
+	check("register on CPU 0", reg(a, 0), 0);
+	check("register again on CPU 0", reg(a, 0), 0);
+	check("register a second socket on CPU 0", reg(b, 0), EBUSY);
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+		check("register the same socket on CPU 1", reg(a, 1), EEXIST);
+		pin0();
+		check("register CPU_CURRENT (0): taken", reg(b, FASTSOCKET_CPU_CURRENT),
+		      EBUSY);
+		unpin();
+		check("register a second socket on CPU 1", reg(b, 1), 0);
+	}
+	/* A registered socket that closes frees its CPU for another. */
+	port = local_port(a);
+	close(a);
+	c = tcp_socket_port(AF_INET, 1, 1, port);
+	check("register on CPU 0 after its socket closed", reg(c, 0), 0);
+	close(c);
+	close(b);
+	close(udp);
+	close(norp);
+	close(conn);
+	close(ep);
+}
+
 /* A listener of this netns used after the caller moved to another. */
 static void other_netns(int lfd)
 {
@@ -224,12 +311,15 @@ int main(int argc, char **argv)
 	if (mode == 0) {
 		check("spawn with enable_listen_spawn=0", spawn(lfd, 0),
 		      EOPNOTSUPP);
+		check("register with enable_listen_spawn=0", reg(lfd, 0),
+		      EOPNOTSUPP);
 		return failures != 0;
 	}
 	fd_kinds(lfd);
 	struct_fields(lfd);
 	cpus(lfd, offline);
 	sockets();
+	register_cases();
 	other_netns(lfd);
 	check("valid spawn still works", spawn(lfd, 0), 0);
 	return failures != 0;
