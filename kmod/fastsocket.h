@@ -28,6 +28,7 @@ struct fsk_stats {
 	u64 steered;	/* SYNs assigned to this CPU's local listener */
 	u64 no_local;	/* SYNs for a served address on a CPU without one */
 	u64 existing;	/* SYNs of a flow the kernel knows (TIME_WAIT...) */
+	u64 parked;	/* SYNs on a CPU whose local listener is parked */
 };
 
 #define FSK_PORT_BUCKETS 64
@@ -49,11 +50,21 @@ struct fsk_net *fsk_net(const struct net *net);
 int fsk_table_init(struct fsk_net *fn);
 void fsk_table_exit(struct fsk_net *fn);
 bool fsk_table_serves_port(struct fsk_net *fn, u16 port);
-struct sock *fsk_table_local_sk(struct fsk_net *fn, const struct sock *listener,
-				unsigned int cpu);
+/* What fsk_table_pick() found for a SYN. */
+enum fsk_pick {
+	FSK_PICK_UNSERVED,	/* the kernel's listener is not in a group */
+	FSK_PICK_LOCAL,		/* the CPU's local listener */
+	FSK_PICK_NO_LOCAL,	/* the CPU has none (*sk: see below) */
+	FSK_PICK_PARKED,	/* the CPU's is parked (*sk: see below) */
+};
+
+enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
+			     unsigned int cpu, struct sock **sk);
+int fsk_table_park(struct fsk_net *fn, const struct sock *sk, bool park);
 struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
 				unsigned int cpu);
-int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu);
+int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
+		     bool registered);
 void fsk_table_forget(const struct sock *sk);
 unsigned int fsk_cpu_load(unsigned int cpu);
 void fsk_table_show(struct seq_file *seq, struct fsk_net *fn);
@@ -75,6 +86,9 @@ long fsk_ioctl_spawn(void __user *uarg);
 
 /* register.c */
 long fsk_ioctl_register(void __user *uarg);
+
+/* park.c */
+long fsk_ioctl_park(void __user *uarg);
 
 /* steer.c */
 int fsk_steer_net_init(struct net *net);

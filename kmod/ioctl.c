@@ -23,6 +23,7 @@ static long fsk_ioctl_info(void __user *uarg)
 	struct fastsocket_info info = {
 		.abi_version = FASTSOCKET_ABI_VERSION,
 		.features = FASTSOCKET_FEAT_SPAWN | FASTSOCKET_FEAT_REGISTER |
+			    FASTSOCKET_FEAT_PARK |
 			    FASTSOCKET_FEAT_STEER_IPV4 |
 			    (IS_ENABLED(CONFIG_IPV6) ?
 			     FASTSOCKET_FEAT_STEER_IPV6 : 0),
@@ -47,6 +48,8 @@ static long fsk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return fsk_ioctl_spawn(uarg);
 	case FASTSOCKET_IOC_REGISTER:
 		return fsk_ioctl_register(uarg);
+	case FASTSOCKET_IOC_PARK:
+		return fsk_ioctl_park(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -22,6 +22,8 @@
  *  - struct fsk_group is freed (kfree_rcu) when its last local goes.
  *  - fn->lock (taken with BH off: the hook's context) serialises all
  *    writers of one netns's table; readers use RCU only.
+ *  - Parking (park.c) only flags an entry; a parked entry keeps its
+ *    reference and its slot, and is unlinked like any other.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -33,6 +35,7 @@
 #include <linux/file.h>
 #include <linux/net.h>
 #include <net/sock.h>
+#include <net/sock_reuseport.h>
 #include <net/inet_sock.h>
 #include <net/ipv6.h>
 #include <net/tcp_states.h>
@@ -54,6 +57,8 @@ struct fsk_local {
 	unsigned int cpu;
 	unsigned int nr_spawns;		/* fds handed out; CPU load share */
 	pid_t owner;			/* tgid of the first spawner */
+	bool registered;		/* the app's own socket (register.c) */
+	bool parked;			/* steer nothing to it (park.c) */
 	struct rcu_head rcu;
 };
 
@@ -61,6 +66,7 @@ struct fsk_group {
 	struct hlist_node node;		/* fn->buckets[], RCU */
 	struct fsk_key key;
 	unsigned int nr_local;
+	unsigned int nr_parked;		/* locals parked: the hook's filter */
 	struct rcu_head rcu;
 	struct fsk_local __rcu *local[];	/* nr_cpu_ids slots */
 };
@@ -132,32 +138,87 @@ bool fsk_table_serves_port(struct fsk_net *fn, u16 port)
 }
 
 /*
- * The local listener of @listener's group on @cpu, if it can take a SYN.
- * Caller holds rcu_read_lock(); the result is valid until it drops it.
- * @listener is what the kernel's own lookup chose, so a more specific or
- * unrelated listener on the same port is never overridden.
+ * Is @sk a parked local listener of @g? Copies made by SPAWN carry their
+ * CPU in sk_incoming_cpu (clone.c), which makes this one slot lookup;
+ * registered sockets are never parked. Caller holds rcu_read_lock().
  */
-struct sock *fsk_table_local_sk(struct fsk_net *fn, const struct sock *listener,
-				unsigned int cpu)
+static bool fsk_sk_parked(struct fsk_group *g, const struct sock *sk)
+{
+	int cpu = READ_ONCE(sk->sk_incoming_cpu);
+	struct fsk_local *local;
+
+	if (cpu < 0 || cpu >= nr_cpu_ids)
+		return false;
+	local = rcu_dereference(g->local[cpu]);
+	return local && local->sk == sk && READ_ONCE(local->parked);
+}
+
+/*
+ * A listening member of @listener's reuseport group that is not parked,
+ * or NULL. The search starts at a place that depends on @cpu, so that the
+ * SYNs of different CPUs spread over the members. Caller holds
+ * rcu_read_lock(); members are SOCK_RCU_FREE, as for
+ * reuseport_select_sock().
+ */
+static struct sock *fsk_group_unparked(struct fsk_group *g,
+				       const struct sock *listener,
+				       unsigned int cpu)
+{
+	struct sock_reuseport *reuse;
+	unsigned int i, n;
+	struct sock *sk;
+
+	reuse = rcu_dereference(listener->sk_reuseport_cb);
+	if (!reuse)
+		return NULL;
+	n = READ_ONCE(reuse->num_socks);
+	/* num_socks before socks[], as reuseport_select_sock() reads them */
+	smp_rmb();
+	for (i = 0; i < n; i++) {
+		sk = reuse->socks[(cpu + i) % n];
+		if (READ_ONCE(sk->sk_state) == TCP_LISTEN &&
+		    !fsk_sk_parked(g, sk))
+			return sk;
+	}
+	return NULL;
+}
+
+/*
+ * Where a SYN that the kernel's own lookup gave to @listener goes on
+ * @cpu. FSK_PICK_LOCAL: *sk is the CPU's local listener. Otherwise *sk is
+ * NULL, and the kernel's choice stands, unless that is a parked local
+ * listener: then *sk is another listening member of its group (NULL if
+ * there is none). @listener is what the kernel chose, so a more specific
+ * or unrelated listener on the same port is never overridden. Caller
+ * holds rcu_read_lock(); *sk is valid until it drops it.
+ */
+enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
+			     unsigned int cpu, struct sock **sk)
 {
 	struct fsk_local *local;
 	struct fsk_group *g;
 	struct fsk_key key;
-	struct sock *sk;
+	enum fsk_pick pick;
 
+	*sk = NULL;
 	fsk_key_from_sk(listener, &key);
 	g = fsk_group_find(fn, &key);
 	if (!g)
-		return ERR_PTR(-ENOENT);
+		return FSK_PICK_UNSERVED;
 	local = rcu_dereference(g->local[cpu]);
-	if (!local)
-		return NULL;
-	sk = local->sk;
-	if (READ_ONCE(sk->sk_state) != TCP_LISTEN ||
-	    rcu_access_pointer(sk->sk_reuseport_cb) !=
-	    rcu_access_pointer(listener->sk_reuseport_cb))
-		return NULL;
-	return sk;
+	pick = FSK_PICK_NO_LOCAL;
+	if (local && READ_ONCE(local->sk->sk_state) == TCP_LISTEN &&
+	    rcu_access_pointer(local->sk->sk_reuseport_cb) ==
+	    rcu_access_pointer(listener->sk_reuseport_cb)) {
+		if (!READ_ONCE(local->parked)) {
+			*sk = local->sk;
+			return FSK_PICK_LOCAL;
+		}
+		pick = FSK_PICK_PARKED;
+	}
+	if (READ_ONCE(g->nr_parked) && fsk_sk_parked(g, listener))
+		*sk = fsk_group_unparked(g, listener, cpu);
+	return pick;
 }
 
 static void fsk_local_free_rcu(struct rcu_head *head)
@@ -181,6 +242,8 @@ static void fsk_local_unlink(struct fsk_net *fn, struct fsk_local *local)
 	struct fsk_group *g = local->group;
 
 	RCU_INIT_POINTER(g->local[local->cpu], NULL);
+	if (local->parked)
+		WRITE_ONCE(g->nr_parked, g->nr_parked - 1);
 	atomic_sub(local->nr_spawns, per_cpu_ptr(&fsk_load, local->cpu));
 	call_rcu(&local->rcu, fsk_local_free_rcu);
 	if (--g->nr_local == 0) {
@@ -248,7 +311,8 @@ static int fsk_group_holds(struct fsk_net *fn, struct fsk_group *g,
  * Register the listening socket @sk as the local listener on @cpu:
  * 0, or -EALREADY, -EEXIST, -EBUSY (fsk_group_holds()), -ENOMEM.
  */
-int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu)
+int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
+		     bool registered)
 {
 	struct fsk_group *g, *new_g;
 	struct fsk_local *local;
@@ -265,6 +329,7 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu)
 	local->sk = sk;
 	local->cpu = cpu;
 	local->nr_spawns = 1;
+	local->registered = registered;
 	local->owner = task_tgid_nr(current);
 
 	spin_lock_bh(&fn->lock);
@@ -288,6 +353,41 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu)
 out_free:
 	kfree(new_g);
 	kfree(local);
+	return err;
+}
+
+/*
+ * Park or resume the spawned local listener @sk: 0, or -ENOENT if @sk is
+ * not one (not in the table, or registered).
+ */
+int fsk_table_park(struct fsk_net *fn, const struct sock *sk, bool park)
+{
+	struct fsk_local *local;
+	struct fsk_group *g;
+	struct fsk_key key;
+	unsigned int cpu;
+	int err = -ENOENT;
+
+	fsk_key_from_sk(sk, &key);
+	spin_lock_bh(&fn->lock);
+	g = fsk_group_find(fn, &key);
+	if (g) {
+		for_each_possible_cpu(cpu) {
+			local = fsk_local_locked(fn, g, cpu);
+			if (!local || local->sk != sk)
+				continue;
+			if (local->registered)
+				break;
+			if (local->parked != park) {
+				WRITE_ONCE(local->parked, park);
+				WRITE_ONCE(g->nr_parked,
+					   g->nr_parked + (park ? 1 : -1));
+			}
+			err = 0;
+			break;
+		}
+	}
+	spin_unlock_bh(&fn->lock);
 	return err;
 }
 
@@ -371,8 +471,10 @@ static void fsk_show_local(struct seq_file *seq, const struct fsk_key *key,
 		seq_printf(seq, "[%pI6c]:%u", &key->addr, key->port);
 	else
 		seq_printf(seq, "%pI4:%u", &key->addr.s6_addr32[3], key->port);
-	seq_printf(seq, " %u %u %d %u\n", key->bound_dev_if, local->cpu,
-		   local->owner, READ_ONCE(local->nr_spawns));
+	seq_printf(seq, " %u %u %d %u %s\n", key->bound_dev_if, local->cpu,
+		   local->owner, READ_ONCE(local->nr_spawns),
+		   local->registered ? "registered" :
+		   READ_ONCE(local->parked) ? "parked" : "spawned");
 }
 
 void fsk_table_show(struct seq_file *seq, struct fsk_net *fn)

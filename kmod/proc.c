@@ -5,8 +5,9 @@
  * respect to SYNs counted meanwhile).
  *
  * Format (documented in Documentation/admin-guide.md):
- *   cpu steered no_local existing local_listeners   one row per possible CPU
- *   listener dev cpu pid spawns             one row per local listener
+ *   cpu steered no_local existing local_listeners parked   a row per CPU
+ *   listener dev cpu pid spawns kind                 a row per local listener
+ * New columns are only ever added at the end of a row.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -29,15 +30,16 @@ static int fsk_proc_show(struct seq_file *seq, void *v)
 	if (!count)
 		return -ENOMEM;
 	fsk_table_count_per_cpu(fn, count);
-	seq_puts(seq, "cpu steered no_local existing local_listeners\n");
+	seq_puts(seq, "cpu steered no_local existing local_listeners parked\n");
 	for_each_possible_cpu(cpu) {
 		st = per_cpu_ptr(fn->stats, cpu);
-		seq_printf(seq, "%u %llu %llu %llu %u\n", cpu,
+		seq_printf(seq, "%u %llu %llu %llu %u %llu\n", cpu,
 			   READ_ONCE(st->steered), READ_ONCE(st->no_local),
-			   READ_ONCE(st->existing), count[cpu]);
+			   READ_ONCE(st->existing), count[cpu],
+			   READ_ONCE(st->parked));
 	}
 	kfree(count);
-	seq_puts(seq, "listener dev cpu pid spawns\n");
+	seq_puts(seq, "listener dev cpu pid spawns kind\n");
 	fsk_table_show(seq, fn);
 	return 0;
 }
@@ -56,6 +58,7 @@ static int fsk_proc_write(struct file *file, char *buf, size_t size)
 		WRITE_ONCE(st->steered, 0);
 		WRITE_ONCE(st->no_local, 0);
 		WRITE_ONCE(st->existing, 0);
+		WRITE_ONCE(st->parked, 0);
 	}
 	return 0;
 }

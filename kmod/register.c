@@ -60,7 +60,7 @@ static long fsk_register(const struct fastsocket_register *arg)
 	err = cpu;
 	if (cpu >= 0)
 		err = fsk_table_insert(fsk_net(sock_net(sock->sk)), sock->sk,
-				       cpu);
+				       cpu, true);
 	mutex_unlock(&fsk_spawn_mutex);
 	if (err == -EALREADY)
 		err = 0;

@@ -119,7 +119,7 @@ static struct file *fsk_get_local(struct file *orig_file, struct socket *orig,
 	err = fsk_clone_listener(orig_file, orig, cpu, &file);
 	if (err)
 		return ERR_PTR(err);
-	err = fsk_table_insert(fn, sock_from_file(file)->sk, cpu);
+	err = fsk_table_insert(fn, sock_from_file(file)->sk, cpu, false);
 	if (err) {
 		fput(file);
 		return ERR_PTR(err);

@@ -16,8 +16,11 @@
  *    specificity, bound device, dual stack, SO_REUSEPORT programs and
  *    sk_lookup BPF included), is not in a group with local listeners.
  * For a served group, the CPU's local listener takes the SYN when it is
- * listening and still in the same reuseport group; otherwise the kernel's
- * choice stands, which keeps the original listener as the fallback.
+ * listening, still in the same reuseport group and not parked; otherwise
+ * the kernel's choice stands, which keeps the original listener as the
+ * fallback, unless the kernel chose a parked local listener (its
+ * SO_INCOMING_CPU preference does, for the parked listener's own CPU):
+ * then another listening member of the group takes the SYN.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -54,26 +57,34 @@ static void fsk_existing_flow(struct fsk_net *fn, struct sock *sk)
 }
 
 /*
- * Give @skb to the local listener of @listener's group on this CPU.
+ * Give @skb to the local listener of @listener's group on this CPU, or,
+ * if the kernel chose a parked one, to another member of the group.
  * Runs in softirq under rcu_read_lock() (nf_hook()).
  */
 static void fsk_assign(struct fsk_net *fn, struct sk_buff *skb,
 		       const struct sock *listener)
 {
 	unsigned int cpu = smp_processor_id();
-	struct sock *local;
+	enum fsk_pick pick;
+	struct sock *sk;
 
-	local = fsk_table_local_sk(fn, listener, cpu);
-	if (IS_ERR(local))
-		return;		/* not a group we serve */
-	if (!local || !refcount_inc_not_zero(&local->sk_refcnt)) {
+	pick = fsk_table_pick(fn, listener, cpu, &sk);
+	if (pick == FSK_PICK_UNSERVED)
+		return;
+	if (pick == FSK_PICK_PARKED)
+		this_cpu_inc(fn->stats->parked);
+	else if (pick == FSK_PICK_NO_LOCAL)
 		this_cpu_inc(fn->stats->no_local);
+	if (!sk || !refcount_inc_not_zero(&sk->sk_refcnt)) {
+		if (pick == FSK_PICK_LOCAL)
+			this_cpu_inc(fn->stats->no_local);
 		return;
 	}
 	skb_orphan(skb);
-	skb->sk = local;
+	skb->sk = sk;
 	skb->destructor = sock_edemux;
-	this_cpu_inc(fn->stats->steered);
+	if (pick == FSK_PICK_LOCAL)
+		this_cpu_inc(fn->stats->steered);
 }
 
 static unsigned int fsk_steer_v4(void *priv, struct sk_buff *skb,

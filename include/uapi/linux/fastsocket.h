@@ -27,6 +27,7 @@
 #define FASTSOCKET_FEAT_STEER_IPV4	(1U << 1)	/* SYN steering, IPv4 */
 #define FASTSOCKET_FEAT_STEER_IPV6	(1U << 2)	/* SYN steering, IPv6 */
 #define FASTSOCKET_FEAT_REGISTER	(1U << 3)	/* FASTSOCKET_IOC_REGISTER */
+#define FASTSOCKET_FEAT_PARK		(1U << 4)	/* FASTSOCKET_IOC_PARK */
 
 /* enable_listen_spawn values (module parameter and FASTSOCKET_MODE). */
 #define FASTSOCKET_SPAWN_OFF		0	/* no local listeners */
@@ -120,9 +121,43 @@ struct fastsocket_register {
 	__u32 reserved[5];
 };
 
+/* fastsocket_park.flags */
+#define FASTSOCKET_PARK_ON	(1U << 0)	/* park; without it: resume */
+
+/**
+ * struct fastsocket_park - stop or resume steering SYNs to a local listener
+ * @fd: in: an fd of a local listener made by FASTSOCKET_IOC_SPAWN
+ * @flags: in: FASTSOCKET_PARK_ON to park it, 0 to resume
+ * @reserved: zero
+ *
+ * For a worker that stops accepting for a while without closing (nginx
+ * with accept_mutex on, while another worker holds the mutex): closing
+ * a listener under load can reset a handshake that completes just then,
+ * parking cannot. While parked, the steering hook gives the listener no
+ * SYN, neither its CPU's nor one the kernel's own reuseport choice would
+ * give it: such SYNs go to another listening member of the group (the
+ * original listener or an unparked local one). Connections already queued
+ * on it stay there for its worker to accept, or move to the group with
+ * net.ipv4.tcp_migrate_req=1 when it closes. A SYN that meets a TIME_WAIT
+ * socket is the kernel's (it may still pick a parked listener). Workers
+ * sharing a CPU's local listener share its state: the last call wins.
+ * Errors (besides EFAULT):
+ *	EBADF		@fd is not open
+ *	ENOTSOCK	@fd is not a socket
+ *	ENOENT		not a local listener made by FASTSOCKET_IOC_SPAWN
+ *			(registered sockets cannot be parked)
+ *	EINVAL		unknown flags or reserved set
+ */
+struct fastsocket_park {
+	__s32 fd;
+	__u32 flags;
+	__u32 reserved[2];
+};
+
 #define FASTSOCKET_IOC_MAGIC	0xFA
 #define FASTSOCKET_IOC_INFO	_IOR(FASTSOCKET_IOC_MAGIC, 0x00, struct fastsocket_info)
 #define FASTSOCKET_IOC_SPAWN	_IOWR(FASTSOCKET_IOC_MAGIC, 0x01, struct fastsocket_spawn)
 #define FASTSOCKET_IOC_REGISTER	_IOW(FASTSOCKET_IOC_MAGIC, 0x02, struct fastsocket_register)
+#define FASTSOCKET_IOC_PARK	_IOW(FASTSOCKET_IOC_MAGIC, 0x03, struct fastsocket_park)
 
 #endif /* _UAPI_LINUX_FASTSOCKET_H */
