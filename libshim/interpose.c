@@ -65,6 +65,9 @@ static void resolve(void)
 	fs_real.dup3 = must("dup3");
 	fs_real.fcntl = must("fcntl");
 	fs_real.epoll_ctl = must("epoll_ctl");
+	fs_real.epoll_wait = must("epoll_wait");
+	fs_real.epoll_pwait = must("epoll_pwait");
+	fs_real.epoll_pwait2 = dlsym(RTLD_NEXT, "epoll_pwait2");
 	fs_real.poll = must("poll");
 	fs_real.ppoll = must("ppoll");
 	fs_real.select = must("select");
@@ -195,6 +198,38 @@ FS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	ready();
 	return fs_epoll_ctl(epfd, op, fd, ev);
+}
+
+/*
+ * The waits themselves pass straight through: the shim only closes, first,
+ * local listeners that no epoll set reads any more (fs_local_unwatched()),
+ * one relaxed atomic load when there are none.
+ */
+FS_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	ready();
+	fs_wait_hook();
+	return fs_real.epoll_wait(epfd, ev, max, timeout);
+}
+
+FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
+			  int timeout, const sigset_t *mask)
+{
+	ready();
+	fs_wait_hook();
+	return fs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+}
+
+FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+			   const struct timespec *ts, const sigset_t *mask)
+{
+	ready();
+	fs_wait_hook();
+	if (!fs_real.epoll_pwait2) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return fs_real.epoll_pwait2(epfd, ev, max, ts, mask);
 }
 
 FS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)

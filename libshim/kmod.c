@@ -121,6 +121,48 @@ int fs_kmod_spawn(int fd, int cpu, int *local_fd, int *out_cpu)
 	return 0;
 }
 
+int fs_kmod_register(int fd, int cpu)
+{
+	struct fastsocket_register req;
+	int dev;
+
+	if (probed <= 0 || !(cached.features & FASTSOCKET_FEAT_REGISTER))
+		return -EOPNOTSUPP;
+	dev = atomic_load(&dev_fd);
+	if (dev < 0) {
+		dev = open_dev();	/* the application closed ours */
+		if (dev < 0)
+			return dev;
+	}
+	memset(&req, 0, sizeof(req));
+	req.fd = fd;
+	req.cpu = cpu;
+	if (fs_kmod_dev.ioctl(dev, FASTSOCKET_IOC_REGISTER, &req) < 0)
+		return -errno;
+	return 0;
+}
+
+int fs_kmod_park(int local_fd, bool park)
+{
+	struct fastsocket_park req;
+	int dev;
+
+	if (probed <= 0 || !(cached.features & FASTSOCKET_FEAT_PARK))
+		return -EOPNOTSUPP;
+	dev = atomic_load(&dev_fd);
+	if (dev < 0) {
+		dev = open_dev();	/* the application closed ours */
+		if (dev < 0)
+			return dev;
+	}
+	memset(&req, 0, sizeof(req));
+	req.fd = local_fd;
+	req.flags = park ? FASTSOCKET_PARK_ON : 0;
+	if (fs_kmod_dev.ioctl(dev, FASTSOCKET_IOC_PARK, &req) < 0)
+		return -errno;
+	return 0;
+}
+
 void fs_kmod_fd_gone(int fd)
 {
 	int expect = fd;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * kmod.h - the module path: /dev/fastsocket, FASTSOCKET_IOC_INFO and
- * FASTSOCKET_IOC_SPAWN (include/uapi/linux/fastsocket.h is the contract).
+ * kmod.h - the module path: /dev/fastsocket, FASTSOCKET_IOC_INFO,
+ * FASTSOCKET_IOC_SPAWN, _REGISTER and _PARK
+ * (include/uapi/linux/fastsocket.h is the contract).
  *
  * The device is opened once, by the first process that starts a managed
  * listener (usually the still-privileged master), and the close-on-exec
@@ -27,6 +28,20 @@ bool fs_kmod_probe(struct fastsocket_info *info);
  * *local_fd and *out_cpu set, or a negative errno.
  */
 int fs_kmod_spawn(int fd, int cpu, int *local_fd, int *out_cpu);
+
+/*
+ * FASTSOCKET_IOC_REGISTER: make the caller's own listening fd the local
+ * listener of cpu (a CPU number or FASTSOCKET_CPU_CURRENT). 0 or a
+ * negative errno; -EOPNOTSUPP from a module without the command.
+ */
+int fs_kmod_register(int fd, int cpu);
+
+/*
+ * FASTSOCKET_IOC_PARK: stop (park) or resume steering SYNs to the local
+ * listener local_fd, made by FASTSOCKET_IOC_SPAWN. 0 or a negative errno;
+ * -EOPNOTSUPP from a module without the command.
+ */
+int fs_kmod_park(int local_fd, bool park);
 
 /* The application closed or replaced fd, which was the device fd. */
 void fs_kmod_fd_gone(int fd);

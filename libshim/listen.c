@@ -20,6 +20,7 @@
 #include "listen.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,6 +28,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -71,6 +73,7 @@ enum {
 	SAY_APPRP = 1u << 3,
 	SAY_SLOTS = 1u << 4,
 	SAY_PIN = 1u << 5,
+	SAY_REG = 1u << 6,
 };
 
 /* Per thread. Copied into a forked child, which fixes it up. */
@@ -369,6 +372,159 @@ static void kill_locals(uint32_t lid, uint32_t lgen, bool free_slots)
 }
 
 /*
+ * Nobody reads local listener idx in an epoll set any more: its worker
+ * took the listening fd out of its (last) epoll set, or stopped reading
+ * it there. nginx does that with accept_mutex on whenever another worker
+ * holds the mutex, and may then sleep for long (the holder sleeps in
+ * epoll_wait with the mutex held); haproxy does it to a listener at its
+ * maxconn. Left as it is, the local listener would keep getting every
+ * connection whose SYN its CPU takes, with nobody to accept them.
+ *
+ * So at the first wait of the process (epoll_wait, poll, select:
+ * fs_wait_hook()) once it has stayed unread for fs_unwatched_grace_ms
+ * (FS_UNWATCHED_GRACE_MS, 0) -- not here: nginx also deletes and re-adds
+ * the listening fd back to back (every 16 accepts with EPOLLEXCLUSIVE, to
+ * rotate the workers it wakes), and that must cost nothing -- it is
+ *  - parked, if the module made it (FASTSOCKET_IOC_PARK): the module
+ *    steers no SYN to it; it stays open, and is resumed as soon as its
+ *    worker reads it again. Closing instead would reset, now and then, a
+ *    handshake completing just as it closes (6.1 drops a child whose
+ *    listener left LISTEN meanwhile, tcp_migrate_req or not): nginx's
+ *    mutex moves thousands of times in 10 s under load.
+ *    Handshakes under way when it was parked still complete on it, and a
+ *    SYN that meets a TIME_WAIT socket is the kernel's to place; if any
+ *    connection waits on it FS_PARK_DRAIN_MS after parking (handshakes
+ *    take far less), it is closed: its queue then moves to the rest of
+ *    the group with net.ipv4.tcp_migrate_req=1.
+ *  - closed otherwise (userspace siblings, or a module without PARK),
+ *    under the same reset risk.
+ * The worker keeps its CPU; a closed local listener is made again on its
+ * next wait on the listening fd (epoll_ctl ADD, accept, poll).
+ */
+_Atomic int fs_unwatched_n;
+static int fs_unwatched_grace_ms = FS_UNWATCHED_GRACE_MS;
+static int fs_park_drain_ms = FS_PARK_DRAIN_MS;
+static _Atomic int64_t unwatched_due;	/* earliest action, ms */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fs_unwatched_set_grace(int ms)
+{
+	fs_unwatched_grace_ms = ms;
+	atomic_store(&unwatched_due, 0);	/* look again at the next wait */
+}
+
+void fs_park_set_drain(int ms)
+{
+	fs_park_drain_ms = ms;
+	atomic_store(&unwatched_due, 0);
+}
+
+void fs_local_unwatched(int idx)
+{
+	struct fs_local *loc;
+	int64_t now = mono_ms(), zero = 0;
+
+	if (idx < 0 || idx >= FS_MAX_LOCALS)
+		return;
+	loc = &fs_locals[idx];
+	if (!atomic_load(&loc->key) || atomic_load(&loc->fd) < 0 ||
+	    !atomic_compare_exchange_strong(&loc->unwatched, &zero, now))
+		return;
+	if (atomic_fetch_add(&fs_unwatched_n, 1) == 0 ||
+	    now + fs_unwatched_grace_ms < atomic_load(&unwatched_due))
+		atomic_store(&unwatched_due, now + fs_unwatched_grace_ms);
+}
+
+void fs_local_watched(int idx)
+{
+	if (idx >= 0 && idx < FS_MAX_LOCALS &&
+	    atomic_load(&fs_locals[idx].unwatched))
+		atomic_store(&unwatched_due, 0);
+}
+
+/* Does a connection wait in listening socket fd's accept queue? */
+static bool has_queued(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return fs_real.poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/*
+ * One marked local listener at time now: 0 when done with it (resumed,
+ * closed, gone), else the time it is next due.
+ */
+static int64_t reap_one(int i, int64_t now)
+{
+	struct fs_local *loc = &fs_locals[i];
+	int64_t since = atomic_load(&loc->unwatched);
+	int lfd = atomic_load(&loc->fd);
+
+	if (!atomic_load(&loc->key) || lfd < 0)
+		return 0;			/* gone */
+	if (fs_mirror_local_watched(i)) {	/* read again */
+		if (loc->parked && fs_kmod_park(lfd, false) == 0)
+			fs_debug("local listener fd %d (CPU %d): read again; resumed",
+				 lfd, loc->cpu);
+		loc->parked = false;
+		return 0;
+	}
+	if (!loc->parked) {
+		if (now - since < fs_unwatched_grace_ms)
+			return since + fs_unwatched_grace_ms;
+		if (loc->kmod && fs_kmod_park(lfd, true) == 0) {
+			loc->parked = true;
+			atomic_store(&loc->unwatched, now);
+			fs_debug("local listener fd %d (CPU %d): no epoll set reads it; parked",
+				 lfd, loc->cpu);
+			return now + fs_park_drain_ms;
+		}
+	} else if (now - since < fs_park_drain_ms) {
+		return since + fs_park_drain_ms;
+	} else if (!has_queued(lfd)) {
+		atomic_store(&loc->unwatched, now);	/* look again later */
+		return now + fs_park_drain_ms;
+	}
+	fs_debug("local listener fd %d (CPU %d): nobody accepts from it (%s); closed until the next wait on its listening socket",
+		 lfd, loc->cpu, loc->parked ? "parked, connections queued" :
+		 "not read by any epoll set");
+	loc->parked = false;
+	local_close(i, false);
+	return 0;
+}
+
+void fs_reap_unwatched(void)
+{
+	int hw = atomic_load(&locals_hw), pending = 0;
+	int64_t now = mono_ms(), due = INT64_MAX, next;
+
+	if (now < atomic_load(&unwatched_due) || !same_process() || !fs_lock())
+		return;
+	for (int i = 0; i < hw; i++) {
+		if (!atomic_load(&fs_locals[i].unwatched))
+			continue;
+		next = reap_one(i, now);
+		if (!next) {
+			atomic_store(&fs_locals[i].unwatched, 0);
+			continue;
+		}
+		pending++;
+		if (next < due)
+			due = next;
+	}
+	atomic_store(&unwatched_due, due);
+	atomic_store(&fs_unwatched_n, pending);
+	fs_unlock();
+}
+
+/*
  * The application closed (still_open: is about to close, or replace with
  * dup2) fd, one of the shim's local listeners: e.g. a loop closing every
  * fd before exec. The worker makes a new one on its next wait.
@@ -548,9 +704,53 @@ static int place_thread(struct fs_listener *l, const struct fs_cpu_plan *plan,
 }
 
 /*
+ * The CPUs of from that have the fewest of this server's placed workers
+ * (the shared load table: workers forked after listen()), into out; all
+ * of from without a table. The module's own count, which FASTSOCKET_CPU_
+ * AUTO uses, is of live local listeners: a worker whose local listener is
+ * closed for a while (nginx's accept_mutex, see fs_local_unwatched())
+ * does not count there, and workers placed meanwhile would crowd onto its
+ * CPU. The module still chooses among these (its count also sees other
+ * servers).
+ */
+static void fewest_workers(const cpu_set_t *from, cpu_set_t *out)
+{
+	struct fs_load *load = atomic_load(&load_map);
+	uint32_t best = UINT32_MAX, n;
+
+	*out = *from;
+	if (!load)
+		return;
+	fs_load_reap(load);
+	for (int c = 0; c < FS_MAX_CPUS; c++) {
+		n = atomic_load(&load->count[c]);
+		if (CPU_ISSET(c, from) && n < best)
+			best = n;
+	}
+	CPU_ZERO(out);
+	for (int c = 0; c < FS_MAX_CPUS; c++)
+		if (CPU_ISSET(c, from) && atomic_load(&load->count[c]) == best)
+			CPU_SET(c, out);
+}
+
+/* The module placed the calling worker on cpu: count it in the table. */
+static void note_placed(int cpu)
+{
+	struct fs_load *load = atomic_load(&load_map);
+	cpu_set_t one;
+
+	if (!load || T.load_slot >= 0 || cpu < 0 || cpu >= FS_MAX_CPUS)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	fs_load_reserve(load, &one, getpid(), T.tid, &T.load_slot);
+}
+
+/*
  * The module path: FASTSOCKET_IOC_SPAWN for the calling worker. A worker
  * to be placed asks for FASTSOCKET_CPU_AUTO (the module picks and pins),
- * its affinity narrowed to FASTSOCKET_CPUS first; if the module does not
+ * its affinity narrowed first to the CPUs of FASTSOCKET_CPUS with the
+ * fewest of this server's workers (fewest_workers()); if the module does not
  * pick (its enable_listen_spawn is 1), the shim places the worker and
  * asks for that CPU. 0 with the local listener, or a negative errno.
  */
@@ -562,9 +762,11 @@ static int kmod_local(struct fs_listener *l, int fd,
 
 	if (T.cpu < 0 && plan->how == FS_CPU_PICK) {
 		bool narrowed = false;
+		cpu_set_t cand;
 
-		if (!CPU_EQUAL(&plan->from, aff) &&
-		    sched_setaffinity(0, sizeof(plan->from), &plan->from) == 0)
+		fewest_workers(&plan->from, &cand);
+		if (!CPU_EQUAL(&cand, aff) &&
+		    sched_setaffinity(0, sizeof(cand), &cand) == 0)
 			narrowed = true;
 		rc = fs_kmod_spawn(fd, FASTSOCKET_CPU_AUTO, &lfd, &got);
 		if (rc == 0) {
@@ -572,6 +774,7 @@ static int kmod_local(struct fs_listener *l, int fd,
 				T.base = *aff;
 			T.shim_pinned = true;
 			T.cpu = got;
+			note_placed(got);
 			fs_info("pid %d tid %d: pinned to CPU %d by the module",
 				getpid(), T.tid, got);
 			goto done;
@@ -596,13 +799,43 @@ done:
 }
 
 /*
+ * l is one of the server's own per-worker SO_REUSEPORT sockets: place
+ * the worker and, with the module, register that socket as its CPU's
+ * local listener (FASTSOCKET_IOC_REGISTER). A copy would only add a
+ * second queue on the same CPU. Always -1: the shim has no fd of its own
+ * to mirror; the app's fd is the local listener.
+ */
+static int own_socket_local(struct fs_listener *l, int fd,
+			    const struct fs_cpu_plan *plan, const cpu_set_t *aff)
+{
+	int rc;
+
+	if (T.cpu < 0 && place_thread(l, plan, aff) < 0)
+		return -1;
+	if (!kmod_ok) {
+		say_once(l, SAY_APPRP, "%s: one of the application's per-worker SO_REUSEPORT sockets: worker on CPU %d; the module is needed to steer to it",
+			 l->name, T.cpu);
+		return -1;
+	}
+	rc = fs_kmod_register(fd, T.cpu);
+	if (rc == 0) {
+		fs_info("%s (fd %d): the worker's own socket is CPU %d's local listener (module)",
+			l->name, fd, T.cpu);
+		return -1;
+	}
+	say_once(l, SAY_REG, "%s: FASTSOCKET_IOC_REGISTER of fd %d for CPU %d: %s; worker on CPU %d, its socket not steered to",
+		 l->name, fd, T.cpu, strerror(-rc), T.cpu);
+	return -1;
+}
+
+/*
  * Place the calling worker and make its local listener for l (the app's
  * fd is fd). 0 with *out_fd, *out_cpu, *out_kmod, or -1: pass through.
  */
 static int make_local(struct fs_listener *l, int fd, int *out_fd, int *out_cpu,
 		      bool *out_kmod)
 {
-	const bool app_rp = l->flags & FS_LST_APP_REUSEPORT;
+	const bool per_worker = l->flags & FS_LST_PER_WORKER;
 	struct fs_cpu_plan plan;
 	cpu_set_t aff;
 	char why[256];
@@ -624,7 +857,9 @@ static int make_local(struct fs_listener *l, int fd, int *out_fd, int *out_cpu,
 		}
 	}
 
-	if (!app_rp && !atomic_load(&l->nospawn) && kmod_ok) {
+	if (per_worker)
+		return own_socket_local(l, fd, &plan, &aff);
+	if (!atomic_load(&l->nospawn) && kmod_ok) {
 		rc = kmod_local(l, fd, &plan, &aff, out_fd, out_cpu);
 		if (rc == 0) {
 			*out_kmod = true;
@@ -636,11 +871,6 @@ static int make_local(struct fs_listener *l, int fd, int *out_fd, int *out_cpu,
 
 	if (T.cpu < 0 && place_thread(l, &plan, &aff) < 0)
 		return -1;
-	if (app_rp) {
-		say_once(l, SAY_APPRP, "%s: the application set SO_REUSEPORT itself: worker on CPU %d, no local listener",
-			 l->name, T.cpu);
-		return -1;
-	}
 	if (atomic_load(&l->nospawn))
 		return -1;
 	rc = fs_user_spawn(fd, T.cpu, l->backlog, &lfd, why, sizeof(why));
@@ -709,6 +939,8 @@ static struct fs_local *spawn_locked(struct fs_listener *l, uint32_t lid,
 	}
 	loc->cpu = cpu;
 	loc->kmod = kmod;
+	atomic_store(&loc->unwatched, 0);
+	loc->parked = false;
 	atomic_store_explicit(&loc->fd, lfd, memory_order_release);
 	/* Records still naming this slot's previous listener (closed where
 	 * the lock could not be taken) are pending again, then mirrored. */
@@ -777,11 +1009,45 @@ static bool is_tcp(int fd)
 	       proto == IPPROTO_TCP;
 }
 
+/*
+ * Record bound socket fd as a managed listener (state BOUND), named by fd.
+ * NULL if the table is full (said) or fd cannot be recorded. Caller holds
+ * the lock.
+ */
+static struct fs_listener *listener_record(int fd, bool app_rp)
+{
+	struct fs_listener *l;
+	int lid = listener_alloc();
+
+	if (lid < 0) {
+		fs_info("fd %d: more than %d listening sockets; passing through",
+			fd, FS_MAX_LISTENERS);
+		return NULL;
+	}
+	l = &fs_listeners[lid];
+	l->flags = app_rp ? FS_LST_APP_REUSEPORT : 0;
+	l->backlog = SOMAXCONN;
+	l->ino = fd_ino(fd);
+	atomic_store(&l->nfds, 1);
+	atomic_store(&l->said, 0);
+	atomic_store(&l->nospawn, false);
+	atomic_store(&l->doomed, false);
+	format_addr(fd, l->name, sizeof(l->name));
+	atomic_store_explicit(&l->state, FS_LST_BOUND, memory_order_release);
+	if (fs_fdmap_set(fd, fs_ent_make(FS_K_LISTEN, (uint32_t)lid,
+					 atomic_load(&l->gen))) < 0) {
+		atomic_store(&l->state, FS_LST_FREE);
+		atomic_fetch_add(&l->gen, 1);
+		return NULL;
+	}
+	return l;
+}
+
 int fs_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	fs_ent old = fs_fdmap_get(fd);
 	struct fs_listener *l;
-	int rp = 0, one = 1, zero = 0, rc, err, lid;
+	int rp = 0, one = 1, zero = 0, rc, err;
 	socklen_t rplen = sizeof(rp);
 	bool set = false;
 
@@ -818,35 +1084,41 @@ int fs_bind(int fd, const struct sockaddr *sa, socklen_t len)
 		errno = err;
 		return rc;
 	}
-	lid = listener_alloc();
-	if (lid < 0) {
-		fs_unlock();
-		fs_info("fd %d: more than %d listening sockets; passing through",
-			fd, FS_MAX_LISTENERS);
-		errno = err;
-		return rc;
-	}
-	l = &fs_listeners[lid];
-	l->flags = rp ? FS_LST_APP_REUSEPORT : 0;
-	l->backlog = SOMAXCONN;
-	l->ino = fd_ino(fd);
-	atomic_store(&l->nfds, 1);
-	atomic_store(&l->said, 0);
-	atomic_store(&l->nospawn, false);
-	atomic_store(&l->doomed, false);
-	format_addr(fd, l->name, sizeof(l->name));
-	atomic_store_explicit(&l->state, FS_LST_BOUND, memory_order_release);
-	if (fs_fdmap_set(fd, fs_ent_make(FS_K_LISTEN, (uint32_t)lid,
-					 atomic_load(&l->gen))) < 0) {
-		atomic_store(&l->state, FS_LST_FREE);
-		atomic_fetch_add(&l->gen, 1);
-	} else {
+	l = listener_record(fd, rp != 0);
+	if (l)
 		fs_debug("fd %d bound to %s; SO_REUSEPORT %s", fd, l->name,
 			 rp ? "set by the application" : "set by the shim");
-	}
 	fs_unlock();
 	errno = err;
 	return rc;
+}
+
+/*
+ * l starts listening with SO_REUSEPORT the application set: if another
+ * such listener of this process is on the same address, both are
+ * per-worker sockets (FS_LST_PER_WORKER). A lone one (haproxy's) gets
+ * local listeners like any other. Caller holds the lock.
+ */
+static bool mark_per_worker(struct fs_listener *l)
+{
+	int hw = atomic_load(&listeners_hw);
+	bool found = false;
+
+	if (!(l->flags & FS_LST_APP_REUSEPORT))
+		return false;
+	for (int i = 0; i < hw; i++) {
+		struct fs_listener *o = &fs_listeners[i];
+
+		if (o == l || atomic_load(&o->state) != FS_LST_LISTENING ||
+		    !(o->flags & FS_LST_APP_REUSEPORT) ||
+		    strcmp(o->name, l->name) != 0)
+			continue;
+		o->flags |= FS_LST_PER_WORKER;
+		found = true;
+	}
+	if (found)
+		l->flags |= FS_LST_PER_WORKER;
+	return found;
 }
 
 static void on_listening(struct fs_listener *l, int fd, int backlog)
@@ -883,12 +1155,14 @@ static void on_listening(struct fs_listener *l, int fd, int backlog)
 		atomic_store(&atomic_load(&said_map)[l - fs_listeners], 0);
 	atomic_store_explicit(&l->state, FS_LST_LISTENING, memory_order_release);
 	atomic_fetch_add(&fs_nlisteners, 1);
-	if (l->flags & FS_LST_APP_REUSEPORT)
-		fs_info("%s (fd %d): the application set SO_REUSEPORT: workers are pinned, no local listeners",
-			l->name, fd);
+	if (mark_per_worker(l))
+		fs_info("%s (fd %d): one of several sockets on this address with SO_REUSEPORT set by the application (per-worker sockets): each worker is pinned and its own socket becomes its CPU's local listener (%s)",
+			l->name, fd, kmod_ok ? "module" : "needs the module");
 	else
-		fs_info("%s (fd %d): SO_REUSEPORT set; a CPU-local listener for each worker on its first wait (mode %d, %s)",
-			l->name, fd, fs_mode(), kmod_ok ? "module" : "userspace");
+		fs_info("%s (fd %d): SO_REUSEPORT set by the %s; a CPU-local listener for each worker on its first wait (mode %d, %s)",
+			l->name, fd,
+			l->flags & FS_LST_APP_REUSEPORT ? "application" : "shim",
+			fs_mode(), kmod_ok ? "module" : "userspace");
 }
 
 int fs_listen(int fd, int backlog)
@@ -1303,8 +1577,11 @@ void fs_atfork_child(void)
 			fs_fdmap_set(lfd, 0);
 			fs_real.close(lfd);
 		}
+		atomic_store(&loc->unwatched, 0);
+		loc->parked = false;
 		atomic_store(&loc->key, 0);
 	}
+	atomic_store(&fs_unwatched_n, 0);
 	fs_mirror_fork_child(old, T.tid);
 	T.ncache = 0;
 	T.cpu = -1;
@@ -1337,6 +1614,80 @@ static void thread_exit(void *arg)
 
 /* ---- setup ----------------------------------------------------------- */
 
+/* ---- listening sockets inherited across exec ------------------------ */
+
+/*
+ * fd, open when the library was loaded, is a listening TCP socket on a
+ * configured port: inherited across exec (nginx's binary upgrade hands
+ * its listening sockets to the new binary this way, systemd socket
+ * activation too). It was bound before this process existed, so the
+ * shim never saw the bind. If it has SO_REUSEPORT it can take local
+ * listeners like any other: manage it as one whose SO_REUSEPORT the
+ * application set (the shim cannot tell; either way a lone socket gets
+ * local listeners, and several on one address are the server's per-worker
+ * sockets, see mark_per_worker()). Without SO_REUSEPORT nothing can join
+ * it: it passes through (said).
+ */
+static void adopt_one(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int on = 0, rp = 0;
+	socklen_t ol = sizeof(on), rl = sizeof(rp);
+	struct fs_listener *l;
+	char name[64];
+
+	if (fs_fdmap_get(fd) || !is_tcp(fd) ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) < 0 || !on ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+	    !fs_port_configured(&fs_cfg, sockaddr_port((struct sockaddr *)&ss, sl)))
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &rl) < 0 || !rp) {
+		format_addr(fd, name, sizeof(name));
+		fs_info("%s (fd %d): inherited listening socket without SO_REUSEPORT: no local listeners can join it; passing through",
+			name, fd);
+		return;
+	}
+	if (!fs_lock())
+		return;
+	resolve_mode_locked();
+	if (fs_mode() != 0) {
+		l = listener_record(fd, true);
+		if (l) {
+			fs_info("%s (fd %d): inherited listening socket with SO_REUSEPORT: managed",
+				l->name, fd);
+			on_listening(l, fd, SOMAXCONN);
+		}
+	}
+	fs_unlock();
+}
+
+void fs_adopt_inherited(void)
+{
+	int fds[256], n = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	if (!fs_cfg.valid || fs_cfg.mode == 0)
+		return;
+	dir = opendir("/proc/self/fd");
+	if (!dir)
+		return;	/* no /proc: inherited sockets pass through */
+	while ((de = readdir(dir)) && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (*end || end == de->d_name || fd < 0 || fd == dirfd(dir) ||
+		    fd >= FS_FD_MAX)
+			continue;
+		fds[n++] = (int)fd;
+	}
+	closedir(dir);
+	for (int i = 0; i < n; i++)
+		adopt_one(fds[i]);
+}
+
 void fs_shim_init(void)
 {
 	char ports[32], cpus[128];
@@ -1345,15 +1696,16 @@ void fs_shim_init(void)
 	fs_config_init();
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
 	pthread_atfork(fs_atfork_prepare, fs_atfork_parent, fs_atfork_child);
-	if (!fs_cfg.valid || fs_cfg.log < FS_LOG_DEBUG)
-		return;
-	fs_cpuset_format(&fs_cfg.cpus, cpus, sizeof(cpus));
-	snprintf(ports, sizeof(ports), "%s",
-		 fs_cfg.ports_all ? "all" : "FASTSOCKET_PORTS");
-	fs_debug("pid %d: loaded; mode %s, ports %s, CPUs %s", getpid(),
-		 fs_cfg.mode == FS_MODE_UNSET ? "default" :
-		 fs_cfg.mode == 0 ? "0" : fs_cfg.mode == 1 ? "1" : "2",
-		 ports, cpus);
+	if (fs_cfg.valid && fs_cfg.log >= FS_LOG_DEBUG) {
+		fs_cpuset_format(&fs_cfg.cpus, cpus, sizeof(cpus));
+		snprintf(ports, sizeof(ports), "%s",
+			 fs_cfg.ports_all ? "all" : "FASTSOCKET_PORTS");
+		fs_debug("pid %d: loaded; mode %s, ports %s, CPUs %s", getpid(),
+			 fs_cfg.mode == FS_MODE_UNSET ? "default" :
+			 fs_cfg.mode == 0 ? "0" : fs_cfg.mode == 1 ? "1" : "2",
+			 ports, cpus);
+	}
+	fs_adopt_inherited();
 }
 
 void fs_listen_reset(void)
@@ -1365,8 +1717,11 @@ void fs_listen_reset(void)
 
 		if (lfd >= 0)
 			fs_real.close(lfd);
+		atomic_store(&fs_locals[i].unwatched, 0);
+		fs_locals[i].parked = false;
 		atomic_store(&fs_locals[i].key, 0);
 	}
+	atomic_store(&fs_unwatched_n, 0);
 	hw = atomic_load(&listeners_hw);
 	for (int i = 0; i < hw; i++) {
 		atomic_store(&fs_listeners[i].state, FS_LST_FREE);

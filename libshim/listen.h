@@ -44,6 +44,10 @@ enum fs_listener_state {
 };
 
 #define FS_LST_APP_REUSEPORT	1u	/* the app set SO_REUSEPORT itself */
+/* One of several such sockets on one address: a server's per-worker
+ * sockets (nginx "reuseport"). Each worker's own socket is registered as
+ * its CPU's local listener; nothing is copied. */
+#define FS_LST_PER_WORKER	2u
 
 struct fs_listener {
 	_Atomic uint32_t gen;	/* bumped when the slot is freed */
@@ -65,6 +69,9 @@ struct fs_local {
 	int cpu;
 	unsigned int flip;	/* owner thread only: accept order */
 	bool kmod;		/* made by the module */
+	bool parked;		/* FASTSOCKET_IOC_PARK'ed (under the lock) */
+	/* ms: since when no epoll set reads it, or since it was parked; 0 */
+	_Atomic int64_t unwatched;
 };
 
 extern struct fs_listener fs_listeners[FS_MAX_LISTENERS];
@@ -111,6 +118,44 @@ struct fs_listener *fs_listener_live(fs_ent e);
  * the worker is pinned. NULL when the worker passes through.
  */
 struct fs_local *fs_wait_local(fs_ent e, int fd);
+
+/*
+ * Local listener idx is mirrored into no epoll set that reads it any more
+ * (its worker deleted the listening fd from its epoll set, e.g. nginx's
+ * accept_mutex): unless read again by then, it is parked (module) or
+ * closed (userspace) at the process's next wait, after a grace (0 by
+ * default); a parked one is resumed when read again, and closed only if
+ * connections wait on it FS_PARK_DRAIN_MS after parking. A worker whose
+ * local listener was closed gets a new one on its next wait on the
+ * listening fd. Caller holds the lock.
+ */
+#define FS_UNWATCHED_GRACE_MS	0	/* ms; see listen.c */
+#define FS_PARK_DRAIN_MS	200	/* ms; see listen.c */
+void fs_local_unwatched(int idx);
+/* ... and is read again: resume it at the next wait if it is parked. */
+void fs_local_watched(int idx);
+void fs_unwatched_set_grace(int ms);	/* for the unit tests */
+void fs_park_set_drain(int ms);		/* for the unit tests */
+
+/* Locals marked by fs_local_unwatched(), or 0: the wait hook's test. */
+extern _Atomic int fs_unwatched_n;
+
+/* Close the marked locals still unread after the grace (takes the lock). */
+void fs_reap_unwatched(void);
+
+/* Called on entry to every wait (epoll_wait, poll, select and kin). */
+static inline void fs_wait_hook(void)
+{
+	if (atomic_load_explicit(&fs_unwatched_n, memory_order_relaxed))
+		fs_reap_unwatched();
+}
+
+/*
+ * Manage the listening TCP sockets on configured ports that are open
+ * (inherited across exec) and have SO_REUSEPORT. Run by fs_shim_init();
+ * also for the unit tests.
+ */
+void fs_adopt_inherited(void);
 
 /* Intercepted entry points (see interpose.c). */
 int fs_bind(int fd, const struct sockaddr *addr, socklen_t len);

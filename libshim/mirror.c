@@ -143,6 +143,20 @@ static void rec_add_local(struct fs_mirror *r, int local, int lfd)
 		 r->epfd, r->fd, lfd, r->ev.events);
 }
 
+#define READ_EVENTS_EP	((uint32_t)(EPOLLIN | EPOLLRDNORM))
+
+bool fs_mirror_local_watched(int local)
+{
+	for (int i = 0; i < recs_hw; i++) {
+		const struct fs_mirror *r = &recs[i];
+
+		if (r->used && r->local == local &&
+		    (r->ev.events & READ_EVENTS_EP) && rec_valid(r))
+			return true;
+	}
+	return false;
+}
+
 static void apply(int epfd, int op, int fd, const struct epoll_event *ev,
 		  fs_ent e, struct fs_local *loc)
 {
@@ -150,6 +164,7 @@ static void apply(int epfd, int op, int fd, const struct epoll_event *ev,
 	struct fs_mirror *r;
 	pid_t me = fs_tid();
 	int lfd = loc ? atomic_load(&loc->fd) : -1;
+	int unread = -1;	/* local listener this call stopped reading */
 	uint32_t epid = epoll_id(epfd, op != EPOLL_CTL_DEL);
 
 	if (!epid)
@@ -209,10 +224,13 @@ static void apply(int epfd, int op, int fd, const struct epoll_event *ev,
 			r->local = -1;
 			rec_add_local(r, local, fd2);
 		}
+		if (!(ev->events & READ_EVENTS_EP))
+			unread = r->local;
 		break;
 	}
 	case FS_MIRROR_DEL:
 		fs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, r->local_fd, NULL);
+		unread = r->local;
 		r->local = -1;
 		break;
 	default:
@@ -220,6 +238,12 @@ static void apply(int epfd, int op, int fd, const struct epoll_event *ev,
 	}
 	if (step.rec == FS_REC_DROP && r)
 		r->used = false;
+	/* The worker stopped waiting on the listening socket in its last
+	 * epoll set: its local listener must not keep taking connections. */
+	if (unread >= 0 && !fs_mirror_local_watched(unread))
+		fs_local_unwatched(unread);
+	else if (r && r->used && r->local >= 0 && (r->ev.events & READ_EVENTS_EP))
+		fs_local_watched(r->local);
 }
 
 int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -361,6 +385,7 @@ int fs_ppoll(struct pollfd *fds, nfds_t n, int timeout_ms,
 	fs_ent e;
 	int rc, err;
 
+	fs_wait_hook();
 	if (atomic_load_explicit(&fs_nlisteners, memory_order_relaxed) == 0 ||
 	    !fds || n == 0)
 		return real_ppoll(fds, n, timeout_ms, ts, mask, use_ts);
@@ -442,6 +467,7 @@ int fs_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
 	fd_set rr, wc, xc;
 	int np = 0, top, rc, err;
 
+	fs_wait_hook();
 	if (atomic_load_explicit(&fs_nlisteners, memory_order_relaxed) == 0 ||
 	    !r || nfds <= 0 || nfds > FD_SETSIZE)
 		return real_pselect(nfds, r, w, x, tv, ts, mask, use_ts);

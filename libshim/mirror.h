@@ -64,6 +64,10 @@ int fs_ppoll(struct pollfd *fds, nfds_t n, int timeout_ms,
 int fs_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
 	       const struct timespec *ts, const sigset_t *mask, bool use_ts);
 
+/* Is local listener @local mirrored, for reading, into some epoll set?
+ * The caller holds fs_lock. */
+bool fs_mirror_local_watched(int local);
+
 /* Hooks for listen.c; the caller holds fs_lock. */
 void fs_mirror_on_spawn(uint32_t lid, uint32_t lgen, int local, int local_fd,
 			pid_t tid);

@@ -35,6 +35,9 @@ void t_init(void)
 	fs_real.dup3 = dup3;
 	fs_real.fcntl = fcntl;
 	fs_real.epoll_ctl = epoll_ctl;
+	fs_real.epoll_wait = epoll_wait;
+	fs_real.epoll_pwait = epoll_pwait;
+	fs_real.epoll_pwait2 = epoll_pwait2;
 	fs_real.poll = poll;
 	fs_real.ppoll = ppoll;
 	fs_real.select = select;
@@ -64,6 +67,8 @@ int t_reset(void **state)
 	(void)state;
 	t_init();
 	fs_listen_reset();
+	fs_unwatched_set_grace(FS_UNWATCHED_GRACE_MS);
+	fs_park_set_drain(FS_PARK_DRAIN_MS);
 	sched_setaffinity(0, sizeof(t_affinity), &t_affinity);
 	t_config(2);
 	return 0;

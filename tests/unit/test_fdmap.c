@@ -231,13 +231,12 @@ static void bind_failure_restores(void **state)
 	close(plain);
 }
 
-/* The application set SO_REUSEPORT: pin the worker, no local listener. */
-static void app_reuseport_pins_only(void **state)
+/* An app socket with SO_REUSEPORT on a port of its own: like any other. */
+static void app_reuseport_lone_socket(void **state)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	cpu_set_t now;
 
 	(void)state;
 	a.sin_port = htons((uint16_t)t_free_port(AF_INET));
@@ -245,10 +244,83 @@ static void app_reuseport_pins_only(void **state)
 	assert_int_equal(fs_bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(fs_listen(s, 16), 0);
 	assert_true(lst(s)->flags & FS_LST_APP_REUSEPORT);
-	assert_int_equal(local_fd(s), -1);
+	assert_false(lst(s)->flags & FS_LST_PER_WORKER);
+	assert_true(local_fd(s) >= 0);
+	fs_close(s);
+}
+
+/*
+ * Several app sockets with SO_REUSEPORT on one address (nginx "listen
+ * ... reuseport": one per worker, all made by the master): per-worker
+ * sockets. The worker is pinned; without the module it gets no local
+ * listener (the module would register its own socket, test_kmod.c).
+ */
+static void app_reuseport_per_worker(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int s1 = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	int s2 = socket(AF_INET, SOCK_STREAM, 0);
+	cpu_set_t now;
+
+	(void)state;
+	a.sin_port = htons((uint16_t)t_free_port(AF_INET));
+	setsockopt(s1, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	setsockopt(s2, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	assert_int_equal(fs_bind(s1, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(fs_bind(s2, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(fs_listen(s1, 16), 0);
+	assert_false(lst(s1)->flags & FS_LST_PER_WORKER);
+	assert_int_equal(fs_listen(s2, 16), 0);
+	assert_true(lst(s1)->flags & FS_LST_PER_WORKER);
+	assert_true(lst(s2)->flags & FS_LST_PER_WORKER);
+	fs_close(s1);	/* nginx: a worker closes the others' sockets */
+	assert_int_equal(local_fd(s2), -1);
 	sched_getaffinity(0, sizeof(now), &now);
 	assert_int_equal(CPU_COUNT(&now), 1);	/* pinned, mode 2 */
-	fs_close(s);
+	fs_close(s2);
+}
+
+/*
+ * Listening sockets inherited across exec (nginx's binary upgrade): the
+ * shim never saw their bind. One with SO_REUSEPORT is managed (local
+ * listeners can join its group); one without passes through.
+ */
+static void inherited_listener_adopted(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int rp = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int plain = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int bound = socket(AF_INET, SOCK_STREAM, 0), one = 1, lfd;
+
+	(void)state;
+	setsockopt(rp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	a.sin_port = htons((uint16_t)t_free_port(AF_INET));
+	assert_int_equal(bind(rp, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(rp, 16), 0);
+	a.sin_port = htons((uint16_t)t_free_port(AF_INET));
+	assert_int_equal(bind(plain, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(plain, 16), 0);
+	setsockopt(bound, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	a.sin_port = htons((uint16_t)t_free_port(AF_INET));
+	assert_int_equal(bind(bound, (struct sockaddr *)&a, sizeof(a)), 0);
+
+	fs_adopt_inherited();
+	assert_int_equal(fs_ent_kind(fs_fdmap_get(rp)), FS_K_LISTEN);
+	assert_non_null(fs_listener_live(fs_fdmap_get(rp)));
+	/* Who set SO_REUSEPORT is unknown: taken as the application. */
+	assert_true(lst(rp)->flags & FS_LST_APP_REUSEPORT);
+	assert_int_equal(fs_fdmap_get(plain), 0);	/* cannot be joined */
+	assert_int_equal(fs_fdmap_get(bound), 0);	/* not listening */
+	lfd = local_fd(rp);	/* the first wait makes its local listener */
+	assert_true(lfd >= 0);
+	fs_adopt_inherited();	/* again: nothing changes */
+	assert_int_equal(local_fd(rp), lfd);
+	fs_close(rp);
+	assert_false(t_fd_open(lfd));
+	close(plain);
+	close(bound);
 }
 
 /* ---- dup and close -------------------------------------------------- */
@@ -529,7 +601,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bind_manages_tcp, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(bind_passes_through, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(bind_failure_restores, t_reset, t_reset),
-		cmocka_unit_test_setup_teardown(app_reuseport_pins_only, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(app_reuseport_lone_socket, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(app_reuseport_per_worker, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(inherited_listener_adopted, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(dup_and_close, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(dup2_and_dup3, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(app_clobbers_local, t_reset, t_reset),

@@ -12,8 +12,11 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -21,11 +24,16 @@
 #include "fdmap.h"
 #include "kmod.h"
 #include "listen.h"
+#include "mirror.h"
 #include "real.h"
 #include "user.h"
 
 static struct {
-	int opens, spawns, infos;
+	int opens, spawns, infos, registers;
+	int register_errno;	/* fail REGISTER with this, if set */
+	int reg_fd, reg_cpu;	/* the last REGISTER */
+	int parks, resumes;	/* PARK calls with and without PARK_ON */
+	bool own_port;		/* SPAWN: a listener on a port of its own */
 	int fd;			/* the fake device's fd */
 	struct fastsocket_info info;
 	int spawn_errno;	/* fail SPAWN with this, if set */
@@ -109,6 +117,15 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 				return -1;
 			}
 		}
+		if (fake.own_port) {
+			int port;
+
+			/* Not in the group: a client reaches it for sure. */
+			lfd = t_listener(AF_INET, false, &port);
+			s->local_fd = lfd;
+			s->cpu = cpu;
+			return 0;
+		}
 		if (fs_user_spawn(s->fd, cpu, 16, &lfd, why, sizeof(why)) < 0) {
 			errno = EADDRINUSE;
 			return -1;
@@ -117,6 +134,38 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 		fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) & ~O_NONBLOCK);
 		s->local_fd = lfd;
 		s->cpu = cpu;
+		return 0;
+	}
+	if (req == FASTSOCKET_IOC_PARK &&
+	    (fake.info.features & FASTSOCKET_FEAT_PARK)) {
+		struct fastsocket_park *p = arg;
+
+		if ((p->flags & ~FASTSOCKET_PARK_ON) || p->reserved[0] ||
+		    p->reserved[1]) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (p->flags & FASTSOCKET_PARK_ON)
+			fake.parks++;
+		else
+			fake.resumes++;
+		return 0;
+	}
+	if (req == FASTSOCKET_IOC_REGISTER &&
+	    (fake.info.features & FASTSOCKET_FEAT_REGISTER)) {
+		struct fastsocket_register *r = arg;
+
+		fake.registers++;
+		fake.reg_fd = r->fd;
+		fake.reg_cpu = r->cpu;
+		if (r->flags || r->reserved[0] || r->cpu == FASTSOCKET_CPU_AUTO) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (fake.register_errno) {
+			errno = fake.register_errno;
+			return -1;
+		}
 		return 0;
 	}
 	errno = ENOTTY;
@@ -130,7 +179,7 @@ static int setup(void **state)
 	fake.fd = -1;
 	fake.info.abi_version = FASTSOCKET_ABI_VERSION;
 	fake.info.features = FASTSOCKET_FEAT_SPAWN | FASTSOCKET_FEAT_STEER_IPV4 |
-			     FASTSOCKET_FEAT_STEER_IPV6;
+			     FASTSOCKET_FEAT_STEER_IPV6 | FASTSOCKET_FEAT_REGISTER;
 	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_AUTO;
 	fake.info.nr_cpu_ids = 2;
 	fs_kmod_dev.open = fake_open;
@@ -213,6 +262,58 @@ static void spawn_auto(void **state)
 	fs_close(l2);
 }
 
+struct placed {
+	int fd, cpu;
+};
+
+static void *second_worker(void *arg)
+{
+	struct placed *p = arg;
+	struct fs_local *loc;
+
+	/* Another worker, not pinned (a thread would inherit the pin). */
+	sched_setaffinity(0, sizeof(t_affinity), &t_affinity);
+	loc = local_of(p->fd);
+	p->cpu = loc ? loc->cpu : -1;
+	return NULL;
+}
+
+/*
+ * The module counts live local listeners; the shim counts its server's
+ * workers. A second worker placed while the first one's local listener
+ * is closed (nginx's accept_mutex) must not land on the first one's CPU:
+ * the shim narrows the candidates before asking for FASTSOCKET_CPU_AUTO
+ * (the fake module, like a real one with no local listener alive, picks
+ * the first CPU it is allowed).
+ */
+static void spawn_auto_spreads_workers(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), first;
+	struct placed p = { .cpu = -2 };
+	struct fs_local *loc;
+	pthread_t t;
+
+	(void)state;
+	if (CPU_COUNT(&t_affinity) < 2)
+		skip();
+	loc = local_of(l);
+	assert_non_null(loc);
+	first = loc->cpu;
+	fs_unwatched_set_grace(0);
+	assert_true(fs_lock());
+	fs_local_unwatched((int)(loc - fs_locals));
+	fs_unlock();
+	fs_reap_unwatched();	/* closed: the module no longer counts it */
+	assert_true(atomic_load(&loc->fd) < 0);
+	p.fd = l;
+	assert_int_equal(pthread_create(&t, NULL, second_worker, &p), 0);
+	pthread_join(t, NULL);
+	assert_true(p.cpu >= 0);
+	assert_int_not_equal(p.cpu, first);
+	assert_int_equal(fake.last_cpu, FASTSOCKET_CPU_AUTO);
+	fs_close(l);
+}
+
 static void spawn_current(void **state)
 {
 	int port, l, cpu = fs_cpu_only(&t_affinity) >= 0 ? fs_cpu_only(&t_affinity) : 0;
@@ -260,6 +361,137 @@ static void spawn_explicit_when_module_does_not_pick(void **state)
 	sched_getaffinity(0, sizeof(now), &now);
 	assert_int_equal(fs_cpu_only(&now), loc->cpu);
 	assert_int_equal(fake.last_cpu, loc->cpu);
+	fs_close(l);
+}
+
+/* Two app SO_REUSEPORT sockets on one port, as nginx "reuseport" makes. */
+static void per_worker_pair(int *s1, int *s2)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1;
+
+	*s1 = socket(AF_INET, SOCK_STREAM, 0);
+	*s2 = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_port = htons((uint16_t)t_free_port(AF_INET));
+	setsockopt(*s1, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	setsockopt(*s2, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	assert_int_equal(fs_bind(*s1, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(fs_bind(*s2, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(fs_listen(*s1, 16), 0);
+	assert_int_equal(fs_listen(*s2, 16), 0);
+}
+
+/*
+ * The server's own per-worker sockets: the worker is pinned by the shim
+ * and its socket registered for that CPU; no copy is spawned.
+ */
+static void per_worker_socket_registered(void **state)
+{
+	int s1, s2;
+	cpu_set_t now;
+
+	(void)state;
+	per_worker_pair(&s1, &s2);
+	assert_null(local_of(s2));	/* the app's fd is the local listener */
+	assert_int_equal(fake.spawns, 0);
+	assert_int_equal(fake.registers, 1);
+	assert_int_equal(fake.reg_fd, s2);
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_int_equal(fake.reg_cpu, fs_cpu_only(&now));
+	fs_close(s1);
+	fs_close(s2);
+}
+
+/* A module without REGISTER, or one that refuses: pinned, passed through. */
+static void per_worker_register_refused(void **state)
+{
+	int s1, s2;
+
+	(void)state;
+	fake.register_errno = EBUSY;	/* the CPU has another socket already */
+	per_worker_pair(&s1, &s2);
+	assert_null(local_of(s1));
+	assert_int_equal(fake.registers, 1);
+	assert_int_equal(fake.spawns, 0);
+	fs_close(s1);
+	fs_close(s2);
+
+	fs_listen_reset();
+	fs_kmod_reset();
+	fake.info.features &= ~FASTSOCKET_FEAT_REGISTER;
+	fake.registers = 0;
+	per_worker_pair(&s1, &s2);
+	assert_null(local_of(s1));
+	assert_int_equal(fake.registers, 0);
+	assert_int_equal(fake.spawns, 0);
+	fs_close(s1);
+	fs_close(s2);
+}
+
+/*
+ * A worker that stops reading the listening socket (nginx accept_mutex)
+ * gets its local listener parked, not closed, with a module that can;
+ * resumed when read again; closed only when connections wait on it after
+ * the drain time.
+ */
+static void unwatched_local_parked(void **state)
+{
+	int port, l, ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 7 };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	struct pollfd none = { .fd = -1 };
+	struct fs_local *loc;
+	int lfd, c;
+
+	(void)state;
+	fake.info.features |= FASTSOCKET_FEAT_PARK;
+	fake.own_port = true;
+	l = t_listener(AF_INET, true, &port);
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	loc = local_of(l);
+	assert_non_null(loc);
+	assert_true(loc->kmod);
+	lfd = atomic_load(&loc->fd);
+	fs_unwatched_set_grace(0);
+	fs_park_set_drain(0);
+
+	/* Out of the epoll set: parked at the next wait, still open. */
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fake.parks, 1);
+	assert_true(loc->parked);
+	assert_true(t_fd_open(lfd));
+	assert_true(atomic_load(&fs_unwatched_n) > 0);
+
+	/* Nothing queued after the drain time: stays parked and open. */
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_true(loc->parked);
+	assert_true(t_fd_open(lfd));
+
+	/* Read again: resumed at the next wait. */
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fake.resumes, 1);
+	assert_false(loc->parked);
+	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
+	assert_int_equal(atomic_load(&loc->fd), lfd);
+
+	/* Parked again, and a connection waits on it: closed. */
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fake.parks, 2);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_false(t_fd_open(lfd));
+	assert_false(loc->parked);
+	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
+	close(c);
+	close(ep);
 	fs_close(l);
 }
 
@@ -340,8 +572,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(mode_from_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(mode_off_from_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(spawn_auto, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_auto_spreads_workers, setup, teardown),
 		cmocka_unit_test_setup_teardown(spawn_current, setup, teardown),
 		cmocka_unit_test_setup_teardown(spawn_explicit_when_module_does_not_pick, setup, teardown),
+		cmocka_unit_test_setup_teardown(per_worker_socket_registered, setup, teardown),
+		cmocka_unit_test_setup_teardown(per_worker_register_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(unwatched_local_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(spawn_error_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(abi_mismatch_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_spawn_feature, setup, teardown),

@@ -164,6 +164,91 @@ static void epoll_mod_and_del(void **state)
 	fs_close(l);
 }
 
+/*
+ * A local listener no epoll set reads any more is closed at the first
+ * wait after a grace (nginx with accept_mutex on deletes the listening fd
+ * while another worker holds the mutex): its CPU's connections must
+ * reach the original, which the waiting workers watch. A delete and
+ * re-add (nginx rotating EPOLLEXCLUSIVE wake-ups, the mutex coming back)
+ * keeps it. The next wait on the listening fd makes it again.
+ */
+static void epoll_unwatched_local_closed(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port);
+	int ep = epoll_create1(0), ep2 = epoll_create1(0), lfd, lfd2, local, c, a;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 5 }, got[2];
+	struct pollfd none = { .fd = -1 };
+
+	(void)state;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_int_equal(fs_epoll_ctl(ep2, EPOLL_CTL_ADD, l, &ev), 0);
+	lfd = atomic_load(&local_of(l)->fd);
+	assert_true(lfd >= 0);
+
+	/* Still read in ep2: kept. */
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
+	fs_reap_unwatched();
+	assert_true(t_fd_open(lfd));
+	assert_true(fs_mirror_lookup(ep2, l, NULL, &local, NULL));
+	assert_true(local >= 0);
+
+	/* Deleted from the last set and added back before any wait: kept. */
+	fs_unwatched_set_grace(0);
+	assert_int_equal(fs_epoll_ctl(ep2, EPOLL_CTL_DEL, l, NULL), 0);
+	assert_int_equal(fs_epoll_ctl(ep2, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_true(atomic_load(&fs_unwatched_n) > 0);
+	fs_reap_unwatched();
+	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
+	assert_true(t_fd_open(lfd));
+	assert_int_equal(atomic_load(&local_of(l)->fd), lfd);
+
+	/* MOD without EPOLLIN in the last set: nobody reads it. A wait
+	 * (here poll() on nothing) within the grace keeps it, the first
+	 * wait after closes it. */
+	fs_unwatched_set_grace(60000);
+	ev.events = EPOLLOUT;
+	assert_int_equal(fs_epoll_ctl(ep2, EPOLL_CTL_MOD, l, &ev), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_true(t_fd_open(lfd));
+	fs_unwatched_set_grace(0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_false(t_fd_open(lfd));
+	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
+	assert_true(fs_mirror_lookup(ep2, l, NULL, &local, NULL));
+	assert_int_equal(local, -1);
+	assert_int_equal(fs_epoll_ctl(ep2, EPOLL_CTL_DEL, l, NULL), 0);
+
+	/* Meanwhile this CPU's connections go to the original. */
+	c = t_connect(AF_INET, port);
+	a = -1;
+	for (int i = 0; i < 200 && a < 0; i++) {
+		a = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+		if (a < 0)
+			usleep(5000);
+	}
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+
+	/* The next wait on it (epoll ADD) makes and mirrors a new one. */
+	ev.events = EPOLLIN;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_true(fs_mirror_lookup(ep, l, NULL, &local, NULL));
+	assert_true(local >= 0);
+	lfd2 = atomic_load(&local_of(l)->fd);
+	assert_true(lfd2 >= 0);
+	c = t_connect(AF_INET, port);
+	assert_int_equal(epoll_wait(ep, got, 2, 5000), 1);
+	assert_int_equal(got[0].data.u64, 5);
+	a = fs_accept(l, NULL, NULL, 0, false);
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+	fs_close(ep);
+	fs_close(ep2);
+	fs_close(l);
+}
+
 /* Registered before listen(): mirrored on the first wait after it. */
 static void epoll_pending_until_spawn(void **state)
 {
@@ -425,6 +510,7 @@ int main(void)
 		cmocka_unit_test(decide),
 		cmocka_unit_test_setup_teardown(epoll_add_mirrors, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(epoll_mod_and_del, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(epoll_unwatched_local_closed, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(epoll_pending_until_spawn, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(epoll_fork_child_mirrors_its_own, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(epoll_close_forgets, t_reset, t_reset),

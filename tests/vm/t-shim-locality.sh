@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# A server of our own that knows nothing of fastsocket (tests/unit/
+# fs_testsrv: N workers wait on one listening socket; each connection is
+# answered with the CPU of the accepting worker and the connection's
+# SO_INCOMING_CPU) under tools/fastsocket with the module loaded, and
+# loopback clients pinned to each CPU in turn (tests/unit/fs_testcli; on
+# loopback the SYN is processed on the sending CPU). For processes and
+# threads and several ways of waiting: >= 99.9% of connections accepted
+# by the worker running on the CPU that took the SYN, none failed, every
+# CPU served, every SYN met a local listener, and the module steered
+# >= 99% of them.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/shim/common.sh"
+
+N=$(nr_cpus)
+
+shim_client_setup
+fsk_load
+locality_case processes-epoll "$N" --wait epoll
+locality_case threads-epoll "$N" --wait epoll --threads
+locality_case processes-epollexclusive "$N" --wait epollex
+locality_case threads-poll "$N" --wait poll --threads
+locality_case processes-blocking-accept "$N" --wait accept
+locality_case processes-2x-epoll $((2 * N)) --wait epoll
+fsk_unload
+echo "PASS: $TEST_NAME"
