@@ -80,7 +80,8 @@ int fsk_clone_listener(struct file *orig_file, struct socket *orig,
 
 /* spawn.c */
 extern struct mutex fsk_spawn_mutex;	/* serialises spawn and register */
-int fsk_check_listener(struct socket *sock);
+struct fd;
+int fsk_fdget_listener(int fd, struct fd *f, struct socket **sock);
 int fsk_resolve_cpu(int req, int mode);
 long fsk_ioctl_spawn(void __user *uarg);
 

@@ -356,6 +356,27 @@ out_free:
 	return err;
 }
 
+/* The table entry of @sk, or NULL. Caller holds fn->lock. */
+static struct fsk_local *fsk_local_of(struct fsk_net *fn,
+				      const struct sock *sk)
+{
+	struct fsk_local *local;
+	struct fsk_group *g;
+	struct fsk_key key;
+	unsigned int cpu;
+
+	fsk_key_from_sk(sk, &key);
+	g = fsk_group_find(fn, &key);
+	if (!g)
+		return NULL;
+	for_each_possible_cpu(cpu) {
+		local = fsk_local_locked(fn, g, cpu);
+		if (local && local->sk == sk)
+			return local;	/* in one slot at most */
+	}
+	return NULL;
+}
+
 /*
  * Park or resume the spawned local listener @sk: 0, or -ENOENT if @sk is
  * not one (not in the table, or registered).
@@ -363,29 +384,17 @@ out_free:
 int fsk_table_park(struct fsk_net *fn, const struct sock *sk, bool park)
 {
 	struct fsk_local *local;
-	struct fsk_group *g;
-	struct fsk_key key;
-	unsigned int cpu;
 	int err = -ENOENT;
 
-	fsk_key_from_sk(sk, &key);
 	spin_lock_bh(&fn->lock);
-	g = fsk_group_find(fn, &key);
-	if (g) {
-		for_each_possible_cpu(cpu) {
-			local = fsk_local_locked(fn, g, cpu);
-			if (!local || local->sk != sk)
-				continue;
-			if (local->registered)
-				break;
-			if (local->parked != park) {
-				WRITE_ONCE(local->parked, park);
-				WRITE_ONCE(g->nr_parked,
-					   g->nr_parked + (park ? 1 : -1));
-			}
-			err = 0;
-			break;
+	local = fsk_local_of(fn, sk);
+	if (local && !local->registered) {
+		if (local->parked != park) {
+			WRITE_ONCE(local->parked, park);
+			WRITE_ONCE(local->group->nr_parked,
+				   local->group->nr_parked + (park ? 1 : -1));
 		}
+		err = 0;
 	}
 	spin_unlock_bh(&fn->lock);
 	return err;
@@ -396,22 +405,11 @@ void fsk_table_forget(const struct sock *sk)
 {
 	struct fsk_net *fn = fsk_net(sock_net(sk));
 	struct fsk_local *local;
-	struct fsk_group *g;
-	struct fsk_key key;
-	unsigned int cpu;
 
-	fsk_key_from_sk(sk, &key);
 	spin_lock_bh(&fn->lock);
-	g = fsk_group_find(fn, &key);
-	if (g) {
-		for_each_possible_cpu(cpu) {
-			local = fsk_local_locked(fn, g, cpu);
-			if (local && local->sk == sk) {
-				fsk_local_unlink(fn, local);
-				break;	/* in one slot at most */
-			}
-		}
-	}
+	local = fsk_local_of(fn, sk);
+	if (local)
+		fsk_local_unlink(fn, local);
 	spin_unlock_bh(&fn->lock);
 }
 

@@ -46,13 +46,9 @@ static long fsk_register(const struct fastsocket_register *arg)
 
 	if (mode == FASTSOCKET_SPAWN_OFF)
 		return -EOPNOTSUPP;
-	f = fdget(arg->fd);
-	if (!f.file)
-		return -EBADF;
-	sock = sock_from_file(f.file);
-	err = sock ? fsk_check_listener(sock) : -ENOTSOCK;
+	err = fsk_fdget_listener(arg->fd, &f, &sock);
 	if (err)
-		goto out_fdput;
+		return err;
 
 	/* Against a spawn for the same CPU taking the slot meanwhile. */
 	mutex_lock(&fsk_spawn_mutex);
@@ -64,7 +60,6 @@ static long fsk_register(const struct fastsocket_register *arg)
 	mutex_unlock(&fsk_spawn_mutex);
 	if (err == -EALREADY)
 		err = 0;
-out_fdput:
 	fdput(f);
 	return err;
 }

@@ -47,7 +47,7 @@ static bool fsk_spawn_args_ok(const struct fastsocket_spawn *arg)
 }
 
 /* Is @sock a listening TCP socket that can have local listeners? */
-int fsk_check_listener(struct socket *sock)
+static int fsk_check_listener(struct socket *sock)
 {
 	struct sock *sk = sock->sk;
 
@@ -62,6 +62,25 @@ int fsk_check_listener(struct socket *sock)
 	if (!net_eq(sock_net(sk), current->nsproxy->net_ns))
 		return -EXDEV;
 	return 0;
+}
+
+/*
+ * The caller's fd @fd, if it is a listening TCP socket that can have
+ * local listeners: 0 with @f held (fdput() it) and *@sock set, or an
+ * errno with nothing held.
+ */
+int fsk_fdget_listener(int fd, struct fd *f, struct socket **sock)
+{
+	int err;
+
+	*f = fdget(fd);
+	if (!f->file)
+		return -EBADF;
+	*sock = sock_from_file(f->file);
+	err = *sock ? fsk_check_listener(*sock) : -ENOTSOCK;
+	if (err)
+		fdput(*f);
+	return err;
 }
 
 /* Least-loaded online CPU the caller may run on; ties go to the lowest. */
@@ -140,13 +159,9 @@ static long fsk_spawn(struct fastsocket_spawn *arg,
 
 	if (mode == FASTSOCKET_SPAWN_OFF)
 		return -EOPNOTSUPP;
-	f = fdget(arg->fd);
-	if (!f.file)
-		return -EBADF;
-	sock = sock_from_file(f.file);
-	err = sock ? fsk_check_listener(sock) : -ENOTSOCK;
+	err = fsk_fdget_listener(arg->fd, &f, &sock);
 	if (err)
-		goto out_fdput;
+		return err;
 
 	mutex_lock(&fsk_spawn_mutex);
 	cpu = fsk_resolve_cpu(req, mode);
@@ -182,7 +197,6 @@ static long fsk_spawn(struct fastsocket_spawn *arg,
 	err = 0;
 out_unlock:
 	mutex_unlock(&fsk_spawn_mutex);
-out_fdput:
 	fdput(f);
 	return err;
 }

@@ -98,69 +98,55 @@ unusable:
 	return false;
 }
 
-int fs_kmod_spawn(int fd, int cpu, int *local_fd, int *out_cpu)
+/*
+ * ioctl req on the device if the module has feature (0: any module that
+ * passed the probe): 0 or a negative errno.
+ */
+static int module_ioctl(unsigned int feature, unsigned long req, void *arg)
 {
-	struct fastsocket_spawn req;
 	int dev;
 
 	if (probed <= 0)
 		return -ENODEV;
+	if (feature && !(cached.features & feature))
+		return -EOPNOTSUPP;
 	dev = atomic_load(&dev_fd);
 	if (dev < 0) {
 		dev = open_dev();	/* the application closed ours */
 		if (dev < 0)
 			return dev;
 	}
-	memset(&req, 0, sizeof(req));
-	req.fd = fd;
-	req.cpu = cpu;
-	if (fs_kmod_dev.ioctl(dev, FASTSOCKET_IOC_SPAWN, &req) < 0)
-		return -errno;
-	*local_fd = req.local_fd;
-	*out_cpu = req.cpu;
-	return 0;
+	return fs_kmod_dev.ioctl(dev, req, arg) < 0 ? -errno : 0;
+}
+
+int fs_kmod_spawn(int fd, int cpu, int *local_fd, int *out_cpu)
+{
+	struct fastsocket_spawn req = { .fd = fd, .cpu = cpu };
+	int rc = module_ioctl(0, FASTSOCKET_IOC_SPAWN, &req);
+
+	if (rc == 0) {
+		*local_fd = req.local_fd;
+		*out_cpu = req.cpu;
+	}
+	return rc;
 }
 
 int fs_kmod_register(int fd, int cpu)
 {
-	struct fastsocket_register req;
-	int dev;
+	struct fastsocket_register req = { .fd = fd, .cpu = cpu };
 
-	if (probed <= 0 || !(cached.features & FASTSOCKET_FEAT_REGISTER))
-		return -EOPNOTSUPP;
-	dev = atomic_load(&dev_fd);
-	if (dev < 0) {
-		dev = open_dev();	/* the application closed ours */
-		if (dev < 0)
-			return dev;
-	}
-	memset(&req, 0, sizeof(req));
-	req.fd = fd;
-	req.cpu = cpu;
-	if (fs_kmod_dev.ioctl(dev, FASTSOCKET_IOC_REGISTER, &req) < 0)
-		return -errno;
-	return 0;
+	return module_ioctl(FASTSOCKET_FEAT_REGISTER, FASTSOCKET_IOC_REGISTER,
+			    &req);
 }
 
 int fs_kmod_park(int local_fd, bool park)
 {
-	struct fastsocket_park req;
-	int dev;
+	struct fastsocket_park req = {
+		.fd = local_fd,
+		.flags = park ? FASTSOCKET_PARK_ON : 0,
+	};
 
-	if (probed <= 0 || !(cached.features & FASTSOCKET_FEAT_PARK))
-		return -EOPNOTSUPP;
-	dev = atomic_load(&dev_fd);
-	if (dev < 0) {
-		dev = open_dev();	/* the application closed ours */
-		if (dev < 0)
-			return dev;
-	}
-	memset(&req, 0, sizeof(req));
-	req.fd = local_fd;
-	req.flags = park ? FASTSOCKET_PARK_ON : 0;
-	if (fs_kmod_dev.ioctl(dev, FASTSOCKET_IOC_PARK, &req) < 0)
-		return -errno;
-	return 0;
+	return module_ioctl(FASTSOCKET_FEAT_PARK, FASTSOCKET_IOC_PARK, &req);
 }
 
 void fs_kmod_fd_gone(int fd)

@@ -31,21 +31,9 @@
 #include <unistd.h>
 #include <linux/fastsocket.h>
 
-static int dev, failures;
+#include "fsk-check.h"
 
-static void check(const char *name, int ret, int expect_errno)
-{
-	int got = ret < 0 ? errno : 0;
-
-	if (got == expect_errno) {
-		printf("ok: %s\n", name);
-		return;
-	}
-	printf("FAIL: %s: expected %s, got %s\n", name,
-	       expect_errno ? strerror(expect_errno) : "success",
-	       got ? strerror(got) : "success");
-	failures++;
-}
+static int dev;
 
 static void expect_eq(const char *name, int want, int got)
 {
