@@ -164,6 +164,13 @@ trap 'exit 130' INT TERM
 
 echo 1 >/proc/sys/net/ipv4/tcp_migrate_req
 echo '1024 65535' >/proc/sys/net/ipv4/ip_local_port_range
+# The loopback clients share this netns. With tcp_tw_reuse (2: loopback
+# only, the default) connect() takes a port whose client side is still in
+# TIME_WAIT at once, and its SYN meets the server's TIME_WAIT socket of
+# the same 4-tuple: the kernel places such a SYN itself (the module
+# counts it as "existing"), and may answer it with a reset. Off, as in
+# the VM tests: every SYN is a new flow.
+echo 0 >/proc/sys/net/ipv4/tcp_tw_reuse
 echo 65535 >/proc/sys/net/core/somaxconn
 echo 65535 >/proc/sys/net/ipv4/tcp_max_syn_backlog
 # Connection limits sized to the load: a server sized for 200k connections
@@ -305,12 +312,12 @@ wait_port() {
 	return 1
 }
 
-# KM_STEERED KM_NO_LOCAL KM_EXISTING KM_LISTENERS: sums over the per-CPU
+# KM_STEERED KM_NO_LOCAL KM_EXISTING KM_LISTENERS KM_PARKED: sums over the per-CPU
 # rows of this netns's /proc/net/fastsocket
 read_kmod() {
-	local a b c d e rows=0
-	KM_STEERED=0 KM_NO_LOCAL=0 KM_EXISTING=0 KM_LISTENERS=0
-	while read -r a b c d e; do
+	local a b c d e _ rows=0
+	KM_STEERED=0 KM_NO_LOCAL=0 KM_EXISTING=0 KM_LISTENERS=0 KM_PARKED=0
+	while read -r a b c d e f _; do
 		case $a in
 		cpu) rows=1; continue ;;
 		listener) break ;;
@@ -320,6 +327,7 @@ read_kmod() {
 		KM_NO_LOCAL=$((KM_NO_LOCAL + c))
 		KM_EXISTING=$((KM_EXISTING + d))
 		KM_LISTENERS=$((KM_LISTENERS + e))
+		KM_PARKED=$((KM_PARKED + ${f:-0}))
 	done </proc/net/fastsocket
 }
 
@@ -510,8 +518,8 @@ measure() {
 	fi
 	if [ "$MOD_LOADED" = 1 ]; then
 		read_kmod
-		kmod="{\"loaded\":true,\"steered\":$KM_STEERED,\"no_local\":$KM_NO_LOCAL,\"existing\":$KM_EXISTING}"
-		extra+=" steered=$KM_STEERED/$((KM_STEERED + KM_NO_LOCAL + KM_EXISTING))"
+		kmod="{\"loaded\":true,\"steered\":$KM_STEERED,\"no_local\":$KM_NO_LOCAL,\"existing\":$KM_EXISTING,\"parked\":$KM_PARKED}"
+		extra+=" steered=$KM_STEERED/$((KM_STEERED + KM_NO_LOCAL + KM_PARKED)) existing=$KM_EXISTING"
 	else
 		kmod='{"loaded":false}'
 	fi

@@ -61,7 +61,9 @@ def loc_kmod(m):
     k = m.get("kmod") or {}
     if not k.get("loaded"):
         return None
-    den = k["steered"] + k["no_local"] + k["existing"]
+    # SYNs the module places: not those of an existing flow (TIME_WAIT),
+    # which the kernel places itself; counted apart (kmod_existing_total).
+    den = k["steered"] + k["no_local"] + k.get("parked", 0)
     return k["steered"] / den if den else None
 
 
@@ -262,8 +264,11 @@ def render_md(r):
     L.append("Configurations: " + "; ".join(CFG_NAME[x] for x in CFG_ORDER) + ".")
     L.append("Clients: *veth+RPS* = wrk in another netns behind a veth pair whose RPS spreads "
              "flows over all CPUs; *loopback, pinned* = one wrk per CPU pinned to it, on loopback. "
-             "Locality (module) = steered / (steered + no_local + existing) from "
-             "/proc/net/fastsocket; locality (server) = connections accepted on the CPU "
+             "Locality (module) = steered / (steered + no_local + parked) from "
+             "/proc/net/fastsocket: the share of the SYNs the module places (not those "
+             "that met a TIME_WAIT socket of the same 4-tuple, which the kernel places "
+             "itself; counted below) that went to the local listener of the CPU that "
+             "took them; locality (server) = connections accepted on the CPU "
              "whose softirq took the SYN (SO_INCOMING_CPU = sched_getcpu()), counted by "
              "bench/fsb-httpd. CPU µs per connection (per request for keep-alive) = "
              "/proc/stat deltas of the whole machine (server, client and kernel) divided by "
