@@ -76,7 +76,7 @@ start_server() {
 	done
 	shift
 	# shellcheck disable=SC2086
-	env LD_PRELOAD="$lib" $env_args "$srv" --timeout 100 "$@" \
+	env LD_PRELOAD="$lib" $env_args "${server:-$srv}" --timeout 100 "$@" \
 		>"$tmp/srv.out" 2>"$tmp/srv.err" &
 	srv_pid=$!
 	port=
@@ -189,6 +189,17 @@ st=0
 [ "$(grep -c 'not pinned to one CPU' "$tmp/srv.err")" = 1 ] || st=1
 ! grep -q 'local listener fd' "$tmp/srv.err" || st=1
 check "mode 1 unpinned: said once, no local listener" $st "$tmp/srv.err"
+
+# io_uring: its accepts (IORING_OP_ACCEPT) never pass through the shim,
+# which therefore makes no local listener: every connection reaches the
+# listening socket the server accepts from.
+count=$((PER_CPU * ncpu))
+server=$here/fs_uringsrv
+run_case "io_uring accept server passes through" no $L -- --count $count
+server=
+st=0
+! grep -q 'local listener fd' "$tmp/srv.err" || st=1
+check "io_uring: no local listener" $st "$tmp/srv.err"
 
 # The wrapper.
 st=0
