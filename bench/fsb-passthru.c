@@ -16,6 +16,8 @@
  *   close       of a dup() of a TCP socket (the dups are made outside)
  *   connect     non-blocking TCP connect to a closed loopback port (the
  *               sockets are made and closed outside)
+ *   epoll_wait  with timeout 0 on an empty epoll set (the shim passes every
+ *               wait through after one check, see libshim/listen.h)
  *
  * Prints "KIND calls=N errors=E" so a run that silently measured nothing
  * shows.
@@ -51,6 +53,11 @@ NOINLINE int fsb_call_close(int fd)
 	return close(fd);
 }
 
+NOINLINE int fsb_call_epoll_wait(int ep, struct epoll_event *ev)
+{
+	return epoll_wait(ep, ev, 1, 0);
+}
+
 NOINLINE int fsb_call_connect(int fd, const struct sockaddr_in *sin)
 {
 	return connect(fd, (const struct sockaddr *)sin, sizeof(*sin));
@@ -77,7 +84,7 @@ int main(int argc, char **argv)
 	const char *kind;
 
 	if (argc != 3 || (n = atol(argv[2])) < 1) {
-		fprintf(stderr, "usage: fsb-passthru accept4|epoll_ctl|close|connect ITERATIONS\n");
+		fprintf(stderr, "usage: fsb-passthru accept4|epoll_ctl|close|connect|epoll_wait ITERATIONS\n");
 		return 2;
 	}
 	kind = argv[1];
@@ -120,6 +127,12 @@ int main(int argc, char **argv)
 				close(fds[j]);
 		}
 		close(hold);
+	} else if (!strcmp(kind, "epoll_wait")) {
+		struct epoll_event ev;
+
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		for (i = 0; i < n; i++)
+			errors += fsb_call_epoll_wait(ep, &ev) != 0;
 	} else {
 		fprintf(stderr, "fsb-passthru: unknown kind %s\n", kind);
 		return 2;
