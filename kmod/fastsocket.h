@@ -12,8 +12,8 @@
 #include <linux/percpu.h>
 #include <linux/in6.h>
 #include <net/net_namespace.h>
+#include <net/sock.h>
 
-struct sock;
 struct socket;
 struct file;
 struct seq_file;
@@ -45,6 +45,13 @@ struct fsk_net {
 };
 
 struct fsk_net *fsk_net(const struct net *net);
+
+/* An IPv4 or IPv6 TCP socket: the only kind with local listeners. */
+static inline bool fsk_sk_is_tcp(const struct sock *sk)
+{
+	return (sk->sk_family == AF_INET || sk->sk_family == AF_INET6) &&
+	       sk->sk_type == SOCK_STREAM && sk->sk_protocol == IPPROTO_TCP;
+}
 
 /* listen_table.c */
 int fsk_table_init(struct fsk_net *fn);

@@ -16,6 +16,7 @@
 
 #include <linux/file.h>
 #include <linux/net.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <net/sock.h>
 #include <linux/fastsocket.h>
@@ -24,20 +25,8 @@
 
 static bool fsk_park_args_ok(const struct fastsocket_park *arg)
 {
-	unsigned int i;
-
-	if (arg->flags & ~FASTSOCKET_PARK_ON)
-		return false;
-	for (i = 0; i < ARRAY_SIZE(arg->reserved); i++)
-		if (arg->reserved[i])
-			return false;
-	return true;
-}
-
-static bool fsk_is_tcp(const struct sock *sk)
-{
-	return (sk->sk_family == AF_INET || sk->sk_family == AF_INET6) &&
-	       sk->sk_type == SOCK_STREAM && sk->sk_protocol == IPPROTO_TCP;
+	return !(arg->flags & ~FASTSOCKET_PARK_ON) &&
+	       !memchr_inv(arg->reserved, 0, sizeof(arg->reserved));
 }
 
 long fsk_ioctl_park(void __user *uarg)
@@ -57,7 +46,7 @@ long fsk_ioctl_park(void __user *uarg)
 	sock = sock_from_file(f.file);
 	if (!sock)
 		err = -ENOTSOCK;
-	else if (!fsk_is_tcp(sock->sk))
+	else if (!fsk_sk_is_tcp(sock->sk))
 		err = -ENOENT;
 	else
 		err = fsk_table_park(fsk_net(sock_net(sock->sk)), sock->sk,

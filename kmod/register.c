@@ -17,6 +17,7 @@
 #include <linux/file.h>
 #include <linux/mutex.h>
 #include <linux/net.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <net/sock.h>
 #include <linux/fastsocket.h>
@@ -25,15 +26,9 @@
 
 static bool fsk_register_args_ok(const struct fastsocket_register *arg)
 {
-	unsigned int i;
-
 	/* The caller places itself: the module's AUTO pick would pin it. */
-	if (arg->flags || arg->cpu == FASTSOCKET_CPU_AUTO)
-		return false;
-	for (i = 0; i < ARRAY_SIZE(arg->reserved); i++)
-		if (arg->reserved[i])
-			return false;
-	return true;
+	return !arg->flags && arg->cpu != FASTSOCKET_CPU_AUTO &&
+	       !memchr_inv(arg->reserved, 0, sizeof(arg->reserved));
 }
 
 static long fsk_register(const struct fastsocket_register *arg)

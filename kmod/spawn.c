@@ -22,6 +22,7 @@
 #include <linux/file.h>
 #include <linux/mutex.h>
 #include <linux/net.h>
+#include <linux/string.h>
 #include <linux/nsproxy.h>
 #include <linux/sched.h>
 #include <linux/uaccess.h>
@@ -36,14 +37,8 @@ DEFINE_MUTEX(fsk_spawn_mutex);
 
 static bool fsk_spawn_args_ok(const struct fastsocket_spawn *arg)
 {
-	unsigned int i;
-
-	if (arg->flags)
-		return false;
-	for (i = 0; i < ARRAY_SIZE(arg->reserved); i++)
-		if (arg->reserved[i])
-			return false;
-	return true;
+	return !arg->flags &&
+	       !memchr_inv(arg->reserved, 0, sizeof(arg->reserved));
 }
 
 /* Is @sock a listening TCP socket that can have local listeners? */
@@ -51,9 +46,7 @@ static int fsk_check_listener(struct socket *sock)
 {
 	struct sock *sk = sock->sk;
 
-	if (sk->sk_family != AF_INET && sk->sk_family != AF_INET6)
-		return -EOPNOTSUPP;
-	if (sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
+	if (!fsk_sk_is_tcp(sk))
 		return -EOPNOTSUPP;
 	if (READ_ONCE(sk->sk_state) != TCP_LISTEN)
 		return -EINVAL;
