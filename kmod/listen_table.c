@@ -237,13 +237,22 @@ static struct fsk_local *fsk_local_locked(struct fsk_net *fn,
 }
 
 /* Caller holds fn->lock. */
+static void fsk_local_set_parked(struct fsk_local *local, bool park)
+{
+	if (local->parked == park)
+		return;
+	WRITE_ONCE(local->parked, park);
+	WRITE_ONCE(local->group->nr_parked,
+		   local->group->nr_parked + (park ? 1 : -1));
+}
+
+/* Caller holds fn->lock. */
 static void fsk_local_unlink(struct fsk_net *fn, struct fsk_local *local)
 {
 	struct fsk_group *g = local->group;
 
 	RCU_INIT_POINTER(g->local[local->cpu], NULL);
-	if (local->parked)
-		WRITE_ONCE(g->nr_parked, g->nr_parked - 1);
+	fsk_local_set_parked(local, false);
 	atomic_sub(local->nr_spawns, per_cpu_ptr(&fsk_load, local->cpu));
 	call_rcu(&local->rcu, fsk_local_free_rcu);
 	if (--g->nr_local == 0) {
@@ -256,7 +265,9 @@ static void fsk_local_unlink(struct fsk_net *fn, struct fsk_local *local)
  * A new fd's file for @orig's local listener on @cpu, or NULL when there
  * is none. An entry whose file is already being released (f_count hit
  * zero, close_watch not yet run) is unlinked here so the caller can make
- * a fresh one. Called with the spawn mutex held.
+ * a fresh one. A parked one is resumed: the caller is a worker about to
+ * accept from it, and a sharer that parked it may have closed its fd
+ * since and never resume it. Called with the spawn mutex held.
  */
 struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
 				unsigned int cpu)
@@ -279,6 +290,7 @@ struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
 		if (get_file_rcu(file)) {
 			local->nr_spawns++;
 			atomic_inc(per_cpu_ptr(&fsk_load, cpu));
+			fsk_local_set_parked(local, false);
 		} else {
 			fsk_local_unlink(fn, local);
 			file = NULL;
@@ -389,11 +401,7 @@ int fsk_table_park(struct fsk_net *fn, const struct sock *sk, bool park)
 	spin_lock_bh(&fn->lock);
 	local = fsk_local_of(fn, sk);
 	if (local && !local->registered) {
-		if (local->parked != park) {
-			WRITE_ONCE(local->parked, park);
-			WRITE_ONCE(local->group->nr_parked,
-				   local->group->nr_parked + (park ? 1 : -1));
-		}
+		fsk_local_set_parked(local, park);
 		err = 0;
 	}
 	spin_unlock_bh(&fn->lock);

@@ -793,12 +793,6 @@ done:
 	fl = fs_real.fcntl(lfd, F_GETFL);
 	if (fl >= 0 && !(fl & O_NONBLOCK))
 		fs_real.fcntl(lfd, F_SETFL, fl | O_NONBLOCK);
-	/*
-	 * The CPU's copy may be shared with a worker that parked it and
-	 * then closed its fd (it had connections waiting): this worker is
-	 * about to read it, so it takes SYNs again (the last call wins).
-	 */
-	fs_kmod_park(lfd, false);
 	*out_fd = lfd;
 	*out_cpu = got;
 	return 0;

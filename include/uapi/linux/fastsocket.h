@@ -73,7 +73,8 @@ struct fastsocket_info {
  * The local listener is bound with the credentials of whoever opened @fd,
  * to exactly @fd's address and device, and joins @fd's SO_REUSEPORT group.
  * If the CPU already has a local listener for that group, @local_fd is a
- * new fd of that same socket. Errors (besides the usual EFAULT):
+ * new fd of that same socket, resumed if it was parked
+ * (FASTSOCKET_IOC_PARK). Errors (besides the usual EFAULT):
  *	EBADF		@fd is not open
  *	ENOTSOCK	@fd is not a socket
  *	EOPNOTSUPP	not a TCP socket, or enable_listen_spawn=0
@@ -140,7 +141,8 @@ struct fastsocket_register {
  * on it stay there for its worker to accept, or move to the group with
  * net.ipv4.tcp_migrate_req=1 when it closes. A SYN that meets a TIME_WAIT
  * socket is the kernel's (it may still pick a parked listener). Workers
- * sharing a CPU's local listener share its state: the last call wins.
+ * sharing a CPU's local listener share its state: the last call wins, and
+ * a FASTSOCKET_IOC_SPAWN that returns it resumes it.
  * Errors (besides EFAULT):
  *	EBADF		@fd is not open
  *	ENOTSOCK	@fd is not a socket

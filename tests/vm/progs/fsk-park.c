@@ -11,6 +11,8 @@
  *            by steering nor by the kernel's SO_INCOMING_CPU preference,
  *            which would pick it); all land on the others.
  *   resumed: the same listener resumed: all land on it.
+ *   spawned again: parked again, then a second SPAWN for CPU 0 returns
+ *            that listener and resumes it: all land on it.
  * The connections are accepted after each phase, non-blocking, from all
  * three listeners. Also the argument checks of the command. Prints
  * "ok: ..." or "FAIL: ..." per check and "parked_landed=... " counts;
@@ -184,6 +186,18 @@ int main(int argc, char **argv)
 	no = drain(orig);
 	printf("resumed: local0=%d local1=%d original=%d\n", n0, n1, no);
 	expect_eq("resumed: connections on CPU 0's local listener", count, n0);
+
+	/* A spawn that returns the parked copy (a worker sharing the CPU)
+	 * resumes it. */
+	check("park before a second spawn", park(l0, FASTSOCKET_PARK_ON), 0);
+	close(spawn(orig, 0));
+	connect_from_cpu0(port, count);
+	n0 = drain(l0);
+	n1 = drain(l1);
+	no = drain(orig);
+	printf("spawned again: local0=%d local1=%d original=%d\n", n0, n1, no);
+	expect_eq("spawned again: connections on CPU 0's local listener",
+		  count, n0);
 
 	/* A parked listener that closes is unlinked like any other. */
 	check("park before close", park(l0, FASTSOCKET_PARK_ON), 0);
