@@ -201,9 +201,10 @@ FS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 }
 
 /*
- * The waits themselves pass straight through: the shim only closes, first,
- * local listeners that no epoll set reads any more (fs_local_unwatched()),
- * one relaxed atomic load when there are none.
+ * The waits themselves pass straight through: first, the shim only parks
+ * or closes local listeners that no epoll set reads any more and resumes
+ * parked ones read again (fs_local_unwatched()), one relaxed atomic load
+ * when there are none.
  */
 FS_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {

@@ -34,6 +34,9 @@ struct fs_mirror {
 	struct epoll_event ev;	/* as the application gave it */
 };
 
+/* What reading a listening fd means in an epoll registration. */
+#define READ_EVENTS_EP	((uint32_t)(EPOLLIN | EPOLLRDNORM))
+
 static struct fs_mirror recs[FS_MAX_MIRRORS];
 static int recs_hw;
 static uint32_t next_epid = 1;
@@ -142,8 +145,6 @@ static void rec_add_local(struct fs_mirror *r, int local, int lfd)
 	fs_debug("epoll fd %d: fd %d mirrored onto local listener fd %d (events %#x)",
 		 r->epfd, r->fd, lfd, r->ev.events);
 }
-
-#define READ_EVENTS_EP	((uint32_t)(EPOLLIN | EPOLLRDNORM))
 
 bool fs_mirror_local_watched(int local)
 {
@@ -256,7 +257,7 @@ int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		return fs_real.epoll_ctl(epfd, op, fd, ev);
 	/* Arming a listening fd for reading is a wait on it. */
 	if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev &&
-	    (ev->events & (EPOLLIN | EPOLLRDNORM)))
+	    (ev->events & READ_EVENTS_EP))
 		loc = fs_wait_local(e, fd);
 	if (!fs_lock())
 		return fs_real.epoll_ctl(epfd, op, fd, ev);
