@@ -167,28 +167,28 @@ def build(args):
 
 # ------------------------------------------------------------- render
 
-def fmt_rate(s):
+def fmt_stat(s, spec, unit="", scale=1.0, same=0.0):
+    """The median, then (min–max) unless there is one value or the range
+    is narrower than same (in the scaled unit)."""
     if not s:
         return "–"
-    if s["n"] == 1:
-        return "%.0f" % s["median"]
-    return "%.0f (%.0f–%.0f)" % (s["median"], s["min"], s["max"])
+    med, lo, hi = (scale * s[k] for k in ("median", "min", "max"))
+    head = (spec % med) + unit
+    if s["n"] == 1 or abs(hi - lo) < same:
+        return head
+    return "%s (%s–%s)" % (head, spec % lo, spec % hi)
+
+
+def fmt_rate(s):
+    return fmt_stat(s, "%.0f")
 
 
 def fmt_ratio(s):
-    if not s:
-        return "–"
-    if s["n"] == 1:
-        return "%.2f" % s["median"]
-    return "%.2f (%.2f–%.2f)" % (s["median"], s["min"], s["max"])
+    return fmt_stat(s, "%.2f")
 
 
 def fmt_pct(s):
-    if not s:
-        return "–"
-    if s["n"] == 1 or abs(s["max"] - s["min"]) < 0.0005:
-        return "%.1f%%" % (100 * s["median"])
-    return "%.1f%% (%.1f–%.1f)" % (100 * s["median"], 100 * s["min"], 100 * s["max"])
+    return fmt_stat(s, "%.1f", "%", 100, 0.05)
 
 
 def fmt_cpu(c):
