@@ -14,6 +14,12 @@
  * The copy's file is created with O_NONBLOCK: one local listener may be
  * shared by several workers, and a blocking accept on a shared file
  * would let one of them set the mode for all.
+ *
+ * A copy must never be weaker than the original: a SYN steered to it
+ * must meet the same checks. What cannot be copied makes SPAWN fail
+ * (fsk_clone_check()): a socket filter, an IPsec policy, TCP-MD5/AO keys
+ * and a ULP. What accepted connections inherit from their listener is
+ * copied; Documentation/limits.md lists both.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -30,7 +36,27 @@
 #include <net/tcp.h>
 #include <net/ipv6.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
+#include "compat.h"
+
+/*
+ * -EOPNOTSUPP if @orig carries state a copy would silently lack and that
+ * decides which connections it accepts or how they are protected.
+ */
+int fsk_clone_check(const struct sock *orig)
+{
+	if (rcu_access_pointer(orig->sk_filter))
+		return -EOPNOTSUPP;
+#ifdef CONFIG_XFRM
+	if (rcu_access_pointer(orig->sk_policy[0]) ||
+	    rcu_access_pointer(orig->sk_policy[1]))
+		return -EOPNOTSUPP;
+#endif
+	if (fsk_tcp_has_auth_keys(orig) ||
+	    READ_ONCE(inet_csk(orig)->icsk_ulp_ops))
+		return -EOPNOTSUPP;
+	return 0;
+}
 
 static int fsk_setopt(struct socket *sock, int level, int name, int val)
 {
@@ -57,18 +83,25 @@ static int fsk_copy_sock_opts(struct socket *sock, const struct sock *orig,
 	if (!err && READ_ONCE(orig->sk_mark))
 		err = fsk_setopt(sock, SOL_SOCKET, SO_MARK,
 				 READ_ONCE(orig->sk_mark));
-	if (!err && READ_ONCE(orig->sk_priority))
-		err = fsk_setopt(sock, SOL_SOCKET, SO_PRIORITY,
-				 READ_ONCE(orig->sk_priority));
 	if (!err && READ_ONCE(orig->sk_bound_dev_if))
 		err = sock_bindtoindex(sk, READ_ONCE(orig->sk_bound_dev_if),
 				       true);
+	if (!err && READ_ONCE(orig->sk_rcvlowat) > 1)
+		err = fsk_setopt(sock, SOL_SOCKET, SO_RCVLOWAT,
+				 READ_ONCE(orig->sk_rcvlowat));
 	if (err)
 		return err;
 
 	/* Copy the exact sizes: SO_*BUF would double and clamp them. */
 	userlocks = orig->sk_userlocks;	/* a bit-field: no READ_ONCE */
 	lock_sock(sk);
+	/* Exact values, which the setsockopt units would round. */
+	if (sock_flag(orig, SOCK_LINGER)) {
+		sk->sk_lingertime = READ_ONCE(orig->sk_lingertime);
+		sock_set_flag(sk, SOCK_LINGER);
+	}
+	WRITE_ONCE(sk->sk_rcvtimeo, READ_ONCE(orig->sk_rcvtimeo));
+	WRITE_ONCE(sk->sk_sndtimeo, READ_ONCE(orig->sk_sndtimeo));
 	if (userlocks & SOCK_RCVBUF_LOCK) {
 		sk->sk_userlocks |= SOCK_RCVBUF_LOCK;
 		WRITE_ONCE(sk->sk_rcvbuf, READ_ONCE(orig->sk_rcvbuf));
@@ -90,15 +123,51 @@ static int fsk_copy_ip_opts(struct socket *sock, const struct sock *orig)
 	bool v6 = orig->sk_family == AF_INET6;
 	int err = 0;
 
-	if (oinet->freebind)
+	if (fsk_inet_freebind(orig))
 		err = v6 ? fsk_setopt(sock, SOL_IPV6, IPV6_FREEBIND, 1) :
 			   fsk_setopt(sock, SOL_IP, IP_FREEBIND, 1);
-	if (!err && oinet->transparent)
+	if (!err && fsk_inet_transparent(orig))
 		err = v6 ? fsk_setopt(sock, SOL_IPV6, IPV6_TRANSPARENT, 1) :
 			   fsk_setopt(sock, SOL_IP, IP_TRANSPARENT, 1);
 	if (!err && v6 && ipv6_only_sock(orig))
 		err = fsk_setopt(sock, SOL_IPV6, IPV6_V6ONLY, 1);
+	if (!err && READ_ONCE(oinet->tos))
+		err = fsk_setopt(sock, SOL_IP, IP_TOS, READ_ONCE(oinet->tos));
+	if (!err && READ_ONCE(oinet->uc_ttl) >= 0)
+		err = fsk_setopt(sock, SOL_IP, IP_TTL, READ_ONCE(oinet->uc_ttl));
+#if IS_ENABLED(CONFIG_IPV6)
+	/* Bit-fields in 6.1: no READ_ONCE. */
+	if (!err && v6 && inet6_sk(orig)->tclass)
+		err = fsk_setopt(sock, SOL_IPV6, IPV6_TCLASS,
+				 inet6_sk(orig)->tclass);
+	if (!err && v6 && inet6_sk(orig)->hop_limit >= 0)
+		err = fsk_setopt(sock, SOL_IPV6, IPV6_UNICAST_HOPS,
+				 inet6_sk(orig)->hop_limit);
+#endif
+	/* Last: IP_TOS sets the priority too, as it did for the original. */
+	if (!err && READ_ONCE(sock->sk->sk_priority) !=
+	    READ_ONCE(orig->sk_priority))
+		err = fsk_setopt(sock, SOL_SOCKET, SO_PRIORITY,
+				 READ_ONCE(orig->sk_priority));
 	return err;
+}
+
+/* The original's congestion control, if its owner chose one. */
+static int fsk_copy_congestion(struct socket *sock, const struct sock *orig)
+{
+	const struct inet_connection_sock *oicsk = inet_csk(orig);
+	char name[TCP_CA_NAME_MAX];
+
+	lock_sock((struct sock *)orig);
+	if (oicsk->icsk_ca_setsockopt)
+		strscpy(name, oicsk->icsk_ca_ops->name, sizeof(name));
+	else
+		name[0] = 0;
+	release_sock((struct sock *)orig);
+	if (!name[0])
+		return 0;
+	return sock->ops->setsockopt(sock, SOL_TCP, TCP_CONGESTION,
+				     KERNEL_SOCKPTR(name), strlen(name));
 }
 
 /* TCP options that accepted connections inherit from their listener. */
@@ -135,13 +204,18 @@ static int fsk_copy_tcp_opts(struct socket *sock, const struct sock *orig)
 				 READ_ONCE(otp->window_clamp));
 	if (!err && tfo_qlen)
 		err = fsk_setopt(sock, SOL_TCP, TCP_FASTOPEN, tfo_qlen);
+	if (!err)
+		err = fsk_copy_congestion(sock, orig);
 	if (err)
 		return err;
 
-	/* Stored in retransmits, not seconds: copy it as is. */
+	/* Stored in retransmits and jiffies: copy them as they are. */
 	lock_sock(sk);
 	WRITE_ONCE(inet_csk(sk)->icsk_accept_queue.rskq_defer_accept,
 		   READ_ONCE(oicsk->icsk_accept_queue.rskq_defer_accept));
+	WRITE_ONCE(tcp_sk(sk)->linger2, READ_ONCE(otp->linger2));
+	WRITE_ONCE(tcp_sk(sk)->notsent_lowat, READ_ONCE(otp->notsent_lowat));
+	tcp_sk(sk)->save_syn = otp->save_syn;	/* a bit-field */
 	release_sock(sk);
 	return 0;
 }

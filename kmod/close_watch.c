@@ -20,7 +20,7 @@
 #include <net/sock.h>
 #include <net/tcp_states.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
 
 static struct tracepoint *fsk_set_state_tp;
 

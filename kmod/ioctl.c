@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /dev/fastsocket: argument checking and dispatch of the ioctl ABI in
- * include/uapi/linux/fastsocket.h. Every path returns a clean errno.
+ * /dev/fastsocket: the edge of the ioctl ABI in
+ * include/uapi/linux/fastsocket.h. Copying in and out, argument checks and
+ * turning fds into sockets happen here; the commands (spawn.c,
+ * register.c, park.c) get checked kernel types. Every path returns a
+ * clean errno, and no lock is held while user memory is touched.
  *
  * The device holds no per-open state. An open fd of it pins the module
  * (the shim keeps one open for the life of the process, so rmmod waits
@@ -11,12 +14,57 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/file.h>
 #include <linux/miscdevice.h>
+#include <linux/nsproxy.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/cpumask.h>
+#include <net/sock.h>
+#include <net/tcp_states.h>
 #include <linux/fastsocket.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
+#include "compat.h"
+
+/* Reserved fields must be zero: later ABI versions may give them meaning. */
+#define fsk_reserved_set(arg) \
+	(!!memchr_inv((arg)->reserved, 0, sizeof((arg)->reserved)))
+
+/* Is @sock a listening TCP socket that can have local listeners? */
+static int fsk_check_listener(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	if (!fsk_sk_is_tcp(sk))
+		return -EOPNOTSUPP;
+	if (READ_ONCE(sk->sk_state) != TCP_LISTEN)
+		return -EINVAL;
+	if (!sk->sk_reuseport)
+		return -ENOPROTOOPT;
+	if (!net_eq(sock_net(sk), current->nsproxy->net_ns))
+		return -EXDEV;
+	return 0;
+}
+
+/*
+ * The caller's fd @fd, if it is a listening TCP socket that can have
+ * local listeners: 0 with @f held (fdput() it) and *@sock set, or an
+ * errno with nothing held.
+ */
+static int fsk_fdget_listener(int fd, struct fd *f, struct socket **sock)
+{
+	int err;
+
+	*f = fdget(fd);
+	if (!fd_file(*f))
+		return -EBADF;
+	*sock = sock_from_file(fd_file(*f));
+	err = *sock ? fsk_check_listener(*sock) : -ENOTSOCK;
+	if (err)
+		fdput(*f);
+	return err;
+}
 
 static long fsk_ioctl_info(void __user *uarg)
 {
@@ -35,6 +83,100 @@ static long fsk_ioctl_info(void __user *uarg)
 	};
 
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long fsk_ioctl_spawn(struct fastsocket_spawn __user *uarg)
+{
+	int mode = READ_ONCE(fsk_listen_spawn);
+	struct fastsocket_spawn arg;
+	struct socket *sock;
+	struct file *local;
+	int req, cpu, fd;
+	struct fd f;
+	long err;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags || fsk_reserved_set(&arg))
+		return -EINVAL;
+	if (mode == FASTSOCKET_SPAWN_OFF)
+		return -EOPNOTSUPP;
+	err = fsk_fdget_listener(arg.fd, &f, &sock);
+	if (err)
+		return err;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		err = fd;
+		goto out;
+	}
+	req = arg.cpu;
+	err = fsk_spawn(fd_file(f), sock, req, mode, &cpu, &local);
+	if (err) {
+		put_unused_fd(fd);
+		goto out;
+	}
+	/* Report before installing, so a fault leaves nothing behind. */
+	arg.cpu = cpu;
+	arg.local_fd = fd;
+	if (copy_to_user(uarg, &arg, sizeof(arg))) {
+		put_unused_fd(fd);
+		fput(local);
+		err = -EFAULT;
+		goto out;
+	}
+	fd_install(fd, local);
+	/* A cpuset can refuse the pin; the listener works all the same. */
+	if (req == FASTSOCKET_CPU_AUTO && fsk_pin_current(cpu))
+		pr_debug("pid %d: could not pin to CPU %d\n",
+			 task_pid_nr(current), cpu);
+out:
+	fdput(f);
+	return err;
+}
+
+static long fsk_ioctl_register(struct fastsocket_register __user *uarg)
+{
+	int mode = READ_ONCE(fsk_listen_spawn);
+	struct fastsocket_register arg;
+	struct socket *sock;
+	struct fd f;
+	long err;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	/* The caller places itself: the module's AUTO pick would pin it. */
+	if (arg.flags || arg.cpu == FASTSOCKET_CPU_AUTO ||
+	    fsk_reserved_set(&arg))
+		return -EINVAL;
+	if (mode == FASTSOCKET_SPAWN_OFF)
+		return -EOPNOTSUPP;
+	err = fsk_fdget_listener(arg.fd, &f, &sock);
+	if (err)
+		return err;
+	err = fsk_register(sock, arg.cpu, mode);
+	fdput(f);
+	return err;
+}
+
+static long fsk_ioctl_park(struct fastsocket_park __user *uarg)
+{
+	struct fastsocket_park arg;
+	struct socket *sock;
+	struct fd f;
+	long err;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if ((arg.flags & ~FASTSOCKET_PARK_ON) || fsk_reserved_set(&arg))
+		return -EINVAL;
+	f = fdget(arg.fd);
+	if (!fd_file(f))
+		return -EBADF;
+	sock = sock_from_file(fd_file(f));
+	err = sock ? fsk_park(sock, arg.flags & FASTSOCKET_PARK_ON) :
+		     -ENOTSOCK;
+	fdput(f);
+	return err;
 }
 
 static long fsk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

@@ -2,26 +2,31 @@
 /*
  * The per-netns table of CPU-local listeners.
  *
- * A group is one listening address (family, address, port, bound device):
- * the original listener and its local clones (spawn.c), or a server's own
- * per-worker sockets (register.c), all members of one SO_REUSEPORT group.
- * A group has at most one local listener per CPU.
+ * A group is one listening address (family, address, port, bound device,
+ * IPV6_V6ONLY): the original listener and its local copies (spawn.c), or a
+ * server's own per-worker sockets (register.c), all members of one
+ * SO_REUSEPORT group. A group has at most one local listener per CPU.
  *
  * Ownership and lifetime:
  *  - A local listener socket is owned by its file, i.e. by the processes
- *    holding its fds. The table never keeps it listening: when the last fd
- *    closes, tcp_close() moves it out of TCP_LISTEN and close_watch.c calls
- *    fsk_table_forget(), which unlinks the entry.
- *  - struct fsk_local holds one socket reference (sock_hold() at insert).
- *    After unlinking, fsk_local_free_rcu() drops it one RCU grace period
- *    later, so the steering hook (an RCU reader in softirq) may use ->sk
- *    until the end of its read-side section, but never longer.
- *  - A socket is in one slot at most (fsk_group_holds()): spawned copies
- *    are made per CPU, and a registered socket (register.c) may serve
- *    one CPU only.
- *  - struct fsk_group is freed (kfree_rcu) when its last local goes.
- *  - fn->lock (taken with BH off: the hook's context) serialises all
- *    writers of one netns's table; readers use RCU only.
+ *    holding its fds. The table never keeps it listening: when it leaves
+ *    TCP_LISTEN (last close, shutdown), close_watch.c calls
+ *    fsk_table_forget(), which unlinks the entry before tcp_close()
+ *    orphans the socket. So "linked" implies "listening, sk_socket and
+ *    its file allocated", which fsk_table_get_file() relies on.
+ *  - Entries are found by socket pointer (fn->by_sk), never by a key
+ *    recomputed from the socket: its bound device can change while it is
+ *    linked (SO_BINDTODEVICE needs no privilege on an unbound socket).
+ *  - struct fsk_local holds one socket reference and one reference to the
+ *    owner's struct pid, both taken at insert. After unlinking,
+ *    fsk_local_free_rcu() drops them one RCU grace period later, so the
+ *    steering hook (an RCU reader in softirq) may use ->sk until the end
+ *    of its read-side section, but never longer.
+ *  - A socket is in one slot at most (fsk_group_check_slot()).
+ *  - struct fsk_group is freed after a grace period when its last local
+ *    goes.
+ *  - fn->lock serialises all writers of one netns's table (fsk.h says
+ *    why it is a raw spinlock); readers use RCU only.
  *  - Parking (park.c) only flags an entry; a parked entry keeps its
  *    reference and its slot, and is unlinked like any other.
  */
@@ -30,6 +35,10 @@
 
 #include <linux/slab.h>
 #include <linux/rculist.h>
+#include <linux/hash.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/proc_fs.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/file.h>
@@ -40,13 +49,15 @@
 #include <net/ipv6.h>
 #include <net/tcp_states.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
+#include "compat.h"
 
 struct fsk_key {
 	struct in6_addr addr;	/* IPv4 stored v4-mapped */
 	int bound_dev_if;
 	u16 family;
 	u16 port;		/* host order */
+	bool v6only;		/* v6only and dual-stack never share a group */
 };
 
 struct fsk_group;
@@ -54,9 +65,10 @@ struct fsk_group;
 struct fsk_local {
 	struct sock *sk;		/* one reference, dropped after RCU */
 	struct fsk_group *group;
+	struct hlist_node by_sk;	/* fn->by_sk, under fn->lock */
 	unsigned int cpu;
-	unsigned int nr_spawns;		/* fds handed out; CPU load share */
-	pid_t owner;			/* tgid of the first spawner */
+	unsigned int nr_spawns;		/* fds handed out (shown in /proc) */
+	struct pid *owner;		/* the first spawner's thread group */
 	bool registered;		/* the app's own socket (register.c) */
 	bool parked;			/* steer nothing to it (park.c) */
 	struct rcu_head rcu;
@@ -71,31 +83,20 @@ struct fsk_group {
 	struct fsk_local __rcu *local[];	/* nr_cpu_ids slots */
 };
 
-/*
- * Local-listener fds handed out per CPU, across all netns: the load that
- * FASTSOCKET_CPU_AUTO balances. Written under fn->lock, read racily.
- */
-static DEFINE_PER_CPU(atomic_t, fsk_load);
-
-unsigned int fsk_cpu_load(unsigned int cpu)
-{
-	return atomic_read(per_cpu_ptr(&fsk_load, cpu));
-}
-
 static void fsk_key_from_sk(const struct sock *sk, struct fsk_key *key)
 {
 	memset(key, 0, sizeof(*key));
 	key->family = sk->sk_family;
 	/*
 	 * Not inet_num: tcp_set_state(TCP_CLOSE) releases the port of a
-	 * socket bound to port 0 (zeroing inet_num) before close_watch.c
-	 * sees LISTEN -> CLOSE; inet_sport keeps the listening port.
+	 * socket bound to port 0 (zeroing inet_num); inet_sport keeps it.
 	 */
 	key->port = ntohs(inet_sk(sk)->inet_sport);
 	key->bound_dev_if = READ_ONCE(sk->sk_bound_dev_if);
 #if IS_ENABLED(CONFIG_IPV6)
 	if (sk->sk_family == AF_INET6) {
 		key->addr = sk->sk_v6_rcv_saddr;
+		key->v6only = ipv6_only_sock(sk);
 		return;
 	}
 #endif
@@ -105,13 +106,19 @@ static void fsk_key_from_sk(const struct sock *sk, struct fsk_key *key)
 static bool fsk_key_equal(const struct fsk_key *a, const struct fsk_key *b)
 {
 	return a->family == b->family && a->port == b->port &&
-	       a->bound_dev_if == b->bound_dev_if &&
+	       a->bound_dev_if == b->bound_dev_if && a->v6only == b->v6only &&
 	       ipv6_addr_equal(&a->addr, &b->addr);
 }
 
 static struct hlist_head *fsk_bucket(struct fsk_net *fn, u16 port)
 {
 	return &fn->buckets[port % FSK_PORT_BUCKETS];
+}
+
+static struct hlist_head *fsk_sk_bucket(struct fsk_net *fn,
+					const struct sock *sk)
+{
+	return &fn->by_sk[hash_ptr(sk, ilog2(FSK_SK_BUCKETS))];
 }
 
 static struct fsk_group *fsk_group_find(struct fsk_net *fn,
@@ -126,6 +133,32 @@ static struct fsk_group *fsk_group_find(struct fsk_net *fn,
 	return NULL;
 }
 
+/*
+ * Call @visit for every linked local listener of @fn, under RCU: the
+ * readers (/proc, the placement load) need no lock.
+ */
+typedef void (*fsk_visit_t)(const struct fsk_group *g,
+			    const struct fsk_local *local, void *arg);
+
+static void fsk_table_walk(struct fsk_net *fn, fsk_visit_t visit, void *arg)
+{
+	const struct fsk_local *local;
+	struct fsk_group *g;
+	unsigned int i, cpu;
+
+	rcu_read_lock();
+	for (i = 0; i < FSK_PORT_BUCKETS; i++) {
+		hlist_for_each_entry_rcu(g, &fn->buckets[i], node) {
+			for_each_possible_cpu(cpu) {
+				local = rcu_dereference(g->local[cpu]);
+				if (local)
+					visit(g, local, arg);
+			}
+		}
+	}
+	rcu_read_unlock();
+}
+
 /* Cheap first filter of the hook: is anything of ours on this port? */
 bool fsk_table_serves_port(struct fsk_net *fn, u16 port)
 {
@@ -135,6 +168,23 @@ bool fsk_table_serves_port(struct fsk_net *fn, u16 port)
 		if (g->key.port == port)
 			return true;
 	return false;
+}
+
+/*
+ * Are @a and @b members of one SO_REUSEPORT group? reuseport_id, not the
+ * pointer: a growing group moves to a new sock_reuseport, keeping its id.
+ */
+static bool fsk_same_reuseport(const struct sock *a, const struct sock *b)
+{
+	struct sock_reuseport *ra, *rb;
+	bool same;
+
+	rcu_read_lock();
+	ra = rcu_dereference(a->sk_reuseport_cb);
+	rb = rcu_dereference(b->sk_reuseport_cb);
+	same = ra && rb && ra->reuseport_id == rb->reuseport_id;
+	rcu_read_unlock();
+	return same;
 }
 
 /*
@@ -154,25 +204,22 @@ static bool fsk_sk_parked(struct fsk_group *g, const struct sock *sk)
 }
 
 /*
- * A listening member of @listener's reuseport group that is not parked,
- * or NULL. The search starts at a place that depends on @cpu, so that the
- * SYNs of different CPUs spread over the members. Caller holds
- * rcu_read_lock(); members are SOCK_RCU_FREE, as for
- * reuseport_select_sock().
+ * A listening member of @reuse that is not parked, or NULL. The search
+ * starts at a place that depends on @cpu, so that the SYNs of different
+ * CPUs spread over the members. Caller holds rcu_read_lock(); members are
+ * SOCK_RCU_FREE, as for reuseport_select_sock().
  */
 static struct sock *fsk_group_unparked(struct fsk_group *g,
-				       const struct sock *listener,
+				       struct sock_reuseport *reuse,
 				       unsigned int cpu)
 {
-	struct sock_reuseport *reuse;
 	unsigned int i, n;
 	struct sock *sk;
 
-	reuse = rcu_dereference(listener->sk_reuseport_cb);
-	if (!reuse)
-		return NULL;
 	n = READ_ONCE(reuse->num_socks);
-	/* num_socks before socks[], as reuseport_select_sock() reads them */
+	/* Paired with the smp_wmb() of reuseport_add_sock(), as in
+	 * reuseport_select_sock(): num_socks before socks[].
+	 */
 	smp_rmb();
 	for (i = 0; i < n; i++) {
 		sk = reuse->socks[(cpu + i) % n];
@@ -183,18 +230,35 @@ static struct sock *fsk_group_unparked(struct fsk_group *g,
 	return NULL;
 }
 
+/* May the hook give @listener's SYN to @local instead? */
+static bool fsk_local_can_take(const struct fsk_local *local,
+			       const struct sock *listener,
+			       const struct sock_reuseport *reuse)
+{
+	const struct sock *sk = local->sk;
+	struct sock_reuseport *r = rcu_dereference(sk->sk_reuseport_cb);
+
+	return READ_ONCE(sk->sk_state) == TCP_LISTEN && r &&
+	       r->reuseport_id == reuse->reuseport_id &&
+	       READ_ONCE(sk->sk_bound_dev_if) ==
+	       READ_ONCE(listener->sk_bound_dev_if);
+}
+
 /*
  * Where a SYN that the kernel's own lookup gave to @listener goes on
  * @cpu. FSK_PICK_LOCAL: *sk is the CPU's local listener. Otherwise *sk is
  * NULL, and the kernel's choice stands, unless that is a parked local
  * listener: then *sk is another listening member of its group (NULL if
  * there is none). @listener is what the kernel chose, so a more specific
- * or unrelated listener on the same port is never overridden. Caller
- * holds rcu_read_lock(); *sk is valid until it drops it.
+ * or unrelated listener on the same port is never overridden, and
+ * neither is the choice of a reuseport BPF program, nor a listener whose
+ * socket filter a copy would not apply (FSK_PICK_SKIPPED). Caller holds
+ * rcu_read_lock(); *sk is valid until it drops it.
  */
 enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 			     unsigned int cpu, struct sock **sk)
 {
+	struct sock_reuseport *reuse;
 	struct fsk_local *local;
 	struct fsk_group *g;
 	struct fsk_key key;
@@ -205,11 +269,15 @@ enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 	g = fsk_group_find(fn, &key);
 	if (!g)
 		return FSK_PICK_UNSERVED;
+	reuse = rcu_dereference(listener->sk_reuseport_cb);
+	if (!reuse)
+		return FSK_PICK_UNSERVED;
+	if (rcu_access_pointer(reuse->prog) ||
+	    rcu_access_pointer(listener->sk_filter))
+		return FSK_PICK_SKIPPED;
 	local = rcu_dereference(g->local[cpu]);
 	pick = FSK_PICK_NO_LOCAL;
-	if (local && READ_ONCE(local->sk->sk_state) == TCP_LISTEN &&
-	    rcu_access_pointer(local->sk->sk_reuseport_cb) ==
-	    rcu_access_pointer(listener->sk_reuseport_cb)) {
+	if (local && fsk_local_can_take(local, listener, reuse)) {
 		if (!READ_ONCE(local->parked)) {
 			*sk = local->sk;
 			return FSK_PICK_LOCAL;
@@ -217,7 +285,7 @@ enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 		pick = FSK_PICK_PARKED;
 	}
 	if (READ_ONCE(g->nr_parked) && fsk_sk_parked(g, listener))
-		*sk = fsk_group_unparked(g, listener, cpu);
+		*sk = fsk_group_unparked(g, reuse, cpu);
 	return pick;
 }
 
@@ -226,7 +294,13 @@ static void fsk_local_free_rcu(struct rcu_head *head)
 	struct fsk_local *local = container_of(head, struct fsk_local, rcu);
 
 	sock_put(local->sk);
+	put_pid(local->owner);
 	kfree(local);
+}
+
+static void fsk_group_free_rcu(struct rcu_head *head)
+{
+	kfree(container_of(head, struct fsk_group, rcu));
 }
 
 static struct fsk_local *fsk_local_locked(struct fsk_net *fn,
@@ -236,9 +310,10 @@ static struct fsk_local *fsk_local_locked(struct fsk_net *fn,
 					 lockdep_is_held(&fn->lock));
 }
 
-/* Caller holds fn->lock. */
-static void fsk_local_set_parked(struct fsk_local *local, bool park)
+static void fsk_local_set_parked(struct fsk_net *fn, struct fsk_local *local,
+				 bool park)
 {
+	lockdep_assert_held(&fn->lock);
 	if (local->parked == park)
 		return;
 	WRITE_ONCE(local->parked, park);
@@ -246,94 +321,114 @@ static void fsk_local_set_parked(struct fsk_local *local, bool park)
 		   local->group->nr_parked + (park ? 1 : -1));
 }
 
-/* Caller holds fn->lock. */
 static void fsk_local_unlink(struct fsk_net *fn, struct fsk_local *local)
 {
 	struct fsk_group *g = local->group;
 
+	lockdep_assert_held(&fn->lock);
 	RCU_INIT_POINTER(g->local[local->cpu], NULL);
-	fsk_local_set_parked(local, false);
-	atomic_sub(local->nr_spawns, per_cpu_ptr(&fsk_load, local->cpu));
+	hlist_del(&local->by_sk);
+	fsk_local_set_parked(fn, local, false);
 	call_rcu(&local->rcu, fsk_local_free_rcu);
 	if (--g->nr_local == 0) {
 		hlist_del_rcu(&g->node);
-		kfree_rcu(g, rcu);
+		call_rcu(&g->rcu, fsk_group_free_rcu);
 	}
 }
 
+/* The table entry of @sk, or NULL. */
+static struct fsk_local *fsk_local_of(struct fsk_net *fn,
+				      const struct sock *sk)
+{
+	struct fsk_local *local;
+
+	lockdep_assert_held(&fn->lock);
+	hlist_for_each_entry(local, fsk_sk_bucket(fn, sk), by_sk)
+		if (local->sk == sk)
+			return local;
+	return NULL;
+}
+
 /*
- * A new fd's file for @orig's local listener on @cpu, or NULL when there
- * is none. An entry whose file is already being released (f_count hit
- * zero, close_watch not yet run) is unlinked here so the caller can make
- * a fresh one. A parked one is resumed: the caller is a worker about to
- * accept from it, and a sharer that parked it may have closed its fd
- * since and never resume it. Called with the spawn mutex held.
+ * A new reference to the file of @orig's local listener on @cpu; NULL when
+ * there is none (make one), ERR_PTR(-EBUSY) when the slot is not one a
+ * SPAWN may hand out: a server's registered socket, or a listener of
+ * another SO_REUSEPORT group on the same address. An entry whose file is
+ * already being released (its count hit zero, close_watch not yet run) is
+ * unlinked here so the caller can make a fresh one. A parked one is
+ * resumed: the caller is a worker about to accept from it, and a sharer
+ * that parked it may have closed its fd since and never resume it.
  */
 struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
 				unsigned int cpu)
 {
 	struct fsk_local *local;
 	struct file *file = NULL;
+	unsigned long flags;
 	struct fsk_group *g;
 	struct fsk_key key;
 
+	lockdep_assert_held(&fn->mutex);
 	fsk_key_from_sk(orig, &key);
-	spin_lock_bh(&fn->lock);
+	raw_spin_lock_irqsave(&fn->lock, flags);
 	g = fsk_group_find(fn, &key);
 	local = g ? fsk_local_locked(fn, g, cpu) : NULL;
-	if (local) {
-		/*
-		 * Linked means tcp_close() has not passed close_watch yet, so
-		 * sk_socket and its file are still allocated.
-		 */
-		file = local->sk->sk_socket->file;
-		if (get_file_rcu(file)) {
-			local->nr_spawns++;
-			atomic_inc(per_cpu_ptr(&fsk_load, cpu));
-			fsk_local_set_parked(local, false);
-		} else {
-			fsk_local_unlink(fn, local);
-			file = NULL;
-		}
+	if (!local)
+		goto out;
+	if (local->registered || !fsk_same_reuseport(local->sk, orig)) {
+		file = ERR_PTR(-EBUSY);
+		goto out;
 	}
-	spin_unlock_bh(&fn->lock);
+	/* Linked, so sk_socket and its file are still allocated. */
+	file = local->sk->sk_socket->file;
+	if (fsk_get_file_not_zero(file)) {
+		local->nr_spawns++;
+		fsk_local_set_parked(fn, local, false);
+	} else {
+		fsk_local_unlink(fn, local);
+		file = NULL;
+	}
+out:
+	raw_spin_unlock_irqrestore(&fn->lock, flags);
 	return file;
 }
 
 /*
- * May @sk become @g's local listener on @cpu? -EALREADY if it already
- * is; a socket serves one CPU at most (-EEXIST), a CPU has one local
- * listener per group (-EBUSY). Caller holds fn->lock.
+ * May @sk become @g's local listener on @cpu? 0, or -EALREADY if it
+ * already is; a socket serves one CPU at most (-EEXIST), a CPU has one
+ * local listener per group (-EBUSY).
  */
-static int fsk_group_holds(struct fsk_net *fn, struct fsk_group *g,
-			   const struct sock *sk, unsigned int cpu)
+static int fsk_group_check_slot(struct fsk_net *fn, struct fsk_group *g,
+				const struct sock *sk, unsigned int cpu)
 {
-	struct fsk_local *local;
-	unsigned int c;
+	struct fsk_local *local = fsk_local_of(fn, sk);
 
-	for_each_possible_cpu(c) {
-		local = fsk_local_locked(fn, g, c);
-		if (local && local->sk == sk)
-			return c == cpu ? -EALREADY : -EEXIST;
-	}
+	if (local)
+		return local->group != g ? -EBUSY :
+		       local->cpu == cpu ? -EALREADY : -EEXIST;
 	return fsk_local_locked(fn, g, cpu) ? -EBUSY : 0;
 }
 
 /*
  * Register the listening socket @sk as the local listener on @cpu:
- * 0, or -EALREADY, -EEXIST, -EBUSY (fsk_group_holds()), -ENOMEM.
+ * 0, or -EALREADY, -EEXIST, -EBUSY (fsk_group_check_slot()), -ENOMEM.
+ * The caller holds fn->mutex and guarantees @sk is listening and stays so
+ * until this returns (a private copy, or its socket lock).
  */
 int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 		     bool registered)
 {
 	struct fsk_group *g, *new_g;
 	struct fsk_local *local;
+	unsigned long flags;
 	struct fsk_key key;
 	int err = 0;
 
+	lockdep_assert_held(&fn->mutex);
 	fsk_key_from_sk(sk, &key);
-	local = kzalloc(sizeof(*local), GFP_KERNEL);
-	new_g = kzalloc(struct_size(new_g, local, nr_cpu_ids), GFP_KERNEL);
+	local = kzalloc(sizeof(*local), GFP_KERNEL_ACCOUNT);
+	new_g = kzalloc(struct_size(new_g, local, nr_cpu_ids),
+			GFP_KERNEL_ACCOUNT);
 	if (!local || !new_g) {
 		err = -ENOMEM;
 		goto out_free;
@@ -342,9 +437,8 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 	local->cpu = cpu;
 	local->nr_spawns = 1;
 	local->registered = registered;
-	local->owner = task_tgid_nr(current);
 
-	spin_lock_bh(&fn->lock);
+	raw_spin_lock_irqsave(&fn->lock, flags);
 	g = fsk_group_find(fn, &key);
 	if (!g) {
 		g = new_g;
@@ -352,41 +446,25 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 		g->key = key;
 		hlist_add_head_rcu(&g->node, fsk_bucket(fn, key.port));
 	}
-	err = fsk_group_holds(fn, g, sk, cpu);
+	err = fsk_group_check_slot(fn, g, sk, cpu);
 	if (!err) {
 		local->group = g;
+		local->owner = get_pid(task_tgid(current));
 		sock_hold(sk);
 		g->nr_local++;
-		atomic_inc(per_cpu_ptr(&fsk_load, cpu));
+		hlist_add_head(&local->by_sk, fsk_sk_bucket(fn, sk));
 		rcu_assign_pointer(g->local[cpu], local);
 		local = NULL;
+	} else if (!g->nr_local) {
+		/* The group we just added for this insert stays empty. */
+		hlist_del_rcu(&g->node);
+		call_rcu(&g->rcu, fsk_group_free_rcu);
 	}
-	spin_unlock_bh(&fn->lock);
+	raw_spin_unlock_irqrestore(&fn->lock, flags);
 out_free:
 	kfree(new_g);
 	kfree(local);
 	return err;
-}
-
-/* The table entry of @sk, or NULL. Caller holds fn->lock. */
-static struct fsk_local *fsk_local_of(struct fsk_net *fn,
-				      const struct sock *sk)
-{
-	struct fsk_local *local;
-	struct fsk_group *g;
-	struct fsk_key key;
-	unsigned int cpu;
-
-	fsk_key_from_sk(sk, &key);
-	g = fsk_group_find(fn, &key);
-	if (!g)
-		return NULL;
-	for_each_possible_cpu(cpu) {
-		local = fsk_local_locked(fn, g, cpu);
-		if (local && local->sk == sk)
-			return local;	/* in one slot at most */
-	}
-	return NULL;
 }
 
 /*
@@ -396,39 +474,91 @@ static struct fsk_local *fsk_local_of(struct fsk_net *fn,
 int fsk_table_park(struct fsk_net *fn, const struct sock *sk, bool park)
 {
 	struct fsk_local *local;
+	unsigned long flags;
 	int err = -ENOENT;
 
-	spin_lock_bh(&fn->lock);
+	raw_spin_lock_irqsave(&fn->lock, flags);
 	local = fsk_local_of(fn, sk);
 	if (local && !local->registered) {
-		fsk_local_set_parked(local, park);
+		fsk_local_set_parked(fn, local, park);
 		err = 0;
 	}
-	spin_unlock_bh(&fn->lock);
+	raw_spin_unlock_irqrestore(&fn->lock, flags);
 	return err;
 }
 
-/* Called by close_watch.c when @sk leaves TCP_LISTEN (process or BH). */
+/*
+ * Called by close_watch.c when @sk leaves TCP_LISTEN, in tracepoint
+ * context (preemption off, any task).
+ */
 void fsk_table_forget(const struct sock *sk)
 {
 	struct fsk_net *fn = fsk_net(sock_net(sk));
 	struct fsk_local *local;
+	unsigned long flags;
 
-	spin_lock_bh(&fn->lock);
+	if (!fn)	/* a listener closing while its netns is set up */
+		return;
+	raw_spin_lock_irqsave(&fn->lock, flags);
 	local = fsk_local_of(fn, sk);
 	if (local)
 		fsk_local_unlink(fn, local);
-	spin_unlock_bh(&fn->lock);
+	raw_spin_unlock_irqrestore(&fn->lock, flags);
 }
 
-int fsk_table_init(struct fsk_net *fn)
+struct fsk_load_arg {
+	kuid_t uid;
+	unsigned int *load;
+};
+
+static void fsk_add_load(const struct fsk_group *g,
+			 const struct fsk_local *local, void *arg)
+{
+	struct fsk_load_arg *la = arg;
+	struct socket *sock;
+	struct file *file;
+
+	if (!uid_eq(local->sk->sk_uid, la->uid))
+		return;
+	if (local->registered) {
+		la->load[local->cpu]++;
+		return;
+	}
+	/*
+	 * The socket, its struct socket (an inode) and its file are all
+	 * freed after a grace period, so these reads stay valid under RCU
+	 * even if the listener is closing meanwhile.
+	 */
+	sock = READ_ONCE(local->sk->sk_socket);
+	file = sock ? READ_ONCE(sock->file) : NULL;
+	if (file)
+		la->load[local->cpu] += file_count(file);
+}
+
+/*
+ * Add to @load[cpu] the local-listener fds that the owner @uid's listeners
+ * have on each CPU of @fn (a registered socket counts one): the load
+ * FASTSOCKET_CPU_AUTO balances. Counting live fds, per netns and owner,
+ * means neither closed fds nor another tenant's listeners weigh on a
+ * placement.
+ */
+void fsk_table_load(struct fsk_net *fn, kuid_t uid, unsigned int *load)
+{
+	struct fsk_load_arg la = { .uid = uid, .load = load };
+
+	fsk_table_walk(fn, fsk_add_load, &la);
+}
+
+void fsk_table_init(struct fsk_net *fn)
 {
 	unsigned int i;
 
-	spin_lock_init(&fn->lock);
+	mutex_init(&fn->mutex);
+	raw_spin_lock_init(&fn->lock);
 	for (i = 0; i < FSK_PORT_BUCKETS; i++)
 		INIT_HLIST_HEAD(&fn->buckets[i]);
-	return 0;
+	for (i = 0; i < FSK_SK_BUCKETS; i++)
+		INIT_HLIST_HEAD(&fn->by_sk[i]);
 }
 
 /*
@@ -440,64 +570,58 @@ void fsk_table_exit(struct fsk_net *fn)
 {
 	struct fsk_local *local;
 	struct hlist_node *tmp;
-	struct fsk_group *g;
-	unsigned int i, cpu;
+	unsigned long flags;
+	unsigned int i;
 
-	spin_lock_bh(&fn->lock);
-	for (i = 0; i < FSK_PORT_BUCKETS; i++) {
-		hlist_for_each_entry_safe(g, tmp, &fn->buckets[i], node) {
-			for_each_possible_cpu(cpu) {
-				local = fsk_local_locked(fn, g, cpu);
-				if (local)
-					fsk_local_unlink(fn, local);
-			}
-		}
-	}
-	spin_unlock_bh(&fn->lock);
+	raw_spin_lock_irqsave(&fn->lock, flags);
+	for (i = 0; i < FSK_SK_BUCKETS; i++)
+		hlist_for_each_entry_safe(local, tmp, &fn->by_sk[i], by_sk)
+			fsk_local_unlink(fn, local);
+	raw_spin_unlock_irqrestore(&fn->lock, flags);
+}
+
+static void fsk_count_local(const struct fsk_group *g,
+			    const struct fsk_local *local, void *arg)
+{
+	unsigned int *count = arg;
+
+	count[local->cpu]++;
 }
 
 void fsk_table_count_per_cpu(struct fsk_net *fn, unsigned int *count)
 {
-	struct fsk_group *g;
-	unsigned int i, cpu;
-
-	rcu_read_lock();
-	for (i = 0; i < FSK_PORT_BUCKETS; i++)
-		hlist_for_each_entry_rcu(g, &fn->buckets[i], node)
-			for_each_possible_cpu(cpu)
-				if (rcu_access_pointer(g->local[cpu]))
-					count[cpu]++;
-	rcu_read_unlock();
+	fsk_table_walk(fn, fsk_count_local, count);
 }
 
-static void fsk_show_local(struct seq_file *seq, const struct fsk_key *key,
-			   const struct fsk_local *local)
+struct fsk_show_arg {
+	struct seq_file *seq;
+	struct pid_namespace *ns;
+};
+
+static void fsk_show_local(const struct fsk_group *g,
+			   const struct fsk_local *local, void *arg)
 {
+	const struct fsk_key *key = &g->key;
+	struct fsk_show_arg *sa = arg;
+	struct seq_file *seq = sa->seq;
+
 	if (key->family == AF_INET6)
 		seq_printf(seq, "[%pI6c]:%u", &key->addr, key->port);
 	else
 		seq_printf(seq, "%pI4:%u", &key->addr.s6_addr32[3], key->port);
 	seq_printf(seq, " %u %u %d %u %s\n", key->bound_dev_if, local->cpu,
-		   local->owner, READ_ONCE(local->nr_spawns),
+		   pid_nr_ns(local->owner, sa->ns), READ_ONCE(local->nr_spawns),
 		   local->registered ? "registered" :
 		   READ_ONCE(local->parked) ? "parked" : "spawned");
 }
 
+/* Owners' pids as the reader's /proc sees them (0: not in its pid ns). */
 void fsk_table_show(struct seq_file *seq, struct fsk_net *fn)
 {
-	const struct fsk_local *local;
-	struct fsk_group *g;
-	unsigned int i, cpu;
+	struct fsk_show_arg sa = {
+		.seq = seq,
+		.ns = proc_pid_ns(file_inode(seq->file)->i_sb),
+	};
 
-	rcu_read_lock();
-	for (i = 0; i < FSK_PORT_BUCKETS; i++) {
-		hlist_for_each_entry_rcu(g, &fn->buckets[i], node) {
-			for_each_possible_cpu(cpu) {
-				local = rcu_dereference(g->local[cpu]);
-				if (local)
-					fsk_show_local(seq, &g->key, local);
-			}
-		}
-	}
-	rcu_read_unlock();
+	fsk_table_walk(fn, fsk_show_local, &sa);
 }

@@ -20,7 +20,7 @@
 #include <net/netns/generic.h>
 #include <linux/fastsocket.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
 
 int fsk_listen_spawn = FASTSOCKET_SPAWN_AUTO;
 int fsk_fast_epoll = 1;
@@ -90,9 +90,7 @@ static int __net_init fsk_net_init(struct net *net)
 	fn->stats = alloc_percpu(struct fsk_stats);
 	if (!fn->stats)
 		return -ENOMEM;
-	err = fsk_table_init(fn);
-	if (err)
-		goto err_stats;
+	fsk_table_init(fn);
 	err = fsk_proc_net_init(net);
 	if (err)
 		goto err_table;
@@ -105,7 +103,6 @@ err_proc:
 	fsk_proc_net_exit(net);
 err_table:
 	fsk_table_exit(fn);
-err_stats:
 	free_percpu(fn->stats);
 	return err;
 }
@@ -138,14 +135,19 @@ static int __init fsk_init(void)
 	err = fsk_close_watch_start();
 	if (err)
 		goto err_pernet;
-	err = fsk_dev_register();
+	err = fsk_pin_start();
 	if (err)
 		goto err_watch;
+	err = fsk_dev_register();
+	if (err)
+		goto err_pin;
 	pr_info("loaded: enable_listen_spawn=%d enable_fast_epoll=%d enable_receive_flow_deliver=%d (ABI %d)\n",
 		fsk_listen_spawn, fsk_fast_epoll, fsk_receive_flow_deliver,
 		FASTSOCKET_ABI_VERSION);
 	return 0;
 
+err_pin:
+	fsk_pin_stop();
 err_watch:
 	fsk_close_watch_stop();
 err_pernet:
@@ -157,6 +159,7 @@ err_pernet:
 static void __exit fsk_exit(void)
 {
 	fsk_dev_unregister();
+	fsk_pin_stop();
 	fsk_close_watch_stop();
 	unregister_pernet_subsys(&fsk_net_ops);
 	/* The table's call_rcu() callbacks live in this module's text. */

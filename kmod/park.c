@@ -14,43 +14,14 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/file.h>
 #include <linux/net.h>
-#include <linux/string.h>
-#include <linux/uaccess.h>
 #include <net/sock.h>
-#include <linux/fastsocket.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
 
-static bool fsk_park_args_ok(const struct fastsocket_park *arg)
+int fsk_park(struct socket *sock, bool park)
 {
-	return !(arg->flags & ~FASTSOCKET_PARK_ON) &&
-	       !memchr_inv(arg->reserved, 0, sizeof(arg->reserved));
-}
-
-long fsk_ioctl_park(void __user *uarg)
-{
-	struct fastsocket_park arg;
-	struct socket *sock;
-	struct fd f;
-	long err;
-
-	if (copy_from_user(&arg, uarg, sizeof(arg)))
-		return -EFAULT;
-	if (!fsk_park_args_ok(&arg))
-		return -EINVAL;
-	f = fdget(arg.fd);
-	if (!f.file)
-		return -EBADF;
-	sock = sock_from_file(f.file);
-	if (!sock)
-		err = -ENOTSOCK;
-	else if (!fsk_sk_is_tcp(sock->sk))
-		err = -ENOENT;
-	else
-		err = fsk_table_park(fsk_net(sock_net(sock->sk)), sock->sk,
-				     arg.flags & FASTSOCKET_PARK_ON);
-	fdput(f);
-	return err;
+	if (!fsk_sk_is_tcp(sock->sk))
+		return -ENOENT;
+	return fsk_table_park(fsk_net(sock_net(sock->sk)), sock->sk, park);
 }

@@ -5,7 +5,8 @@
  * respect to SYNs counted meanwhile).
  *
  * Format (documented in Documentation/admin-guide.md):
- *   cpu steered no_local existing local_listeners parked   a row per CPU
+ *   cpu steered no_local existing local_listeners parked skipped
+ *                                                    a row per CPU
  *   listener dev cpu pid spawns kind                 a row per local listener
  * New columns are only ever added at the end of a row.
  */
@@ -18,7 +19,7 @@
 #include <linux/string.h>
 #include <net/net_namespace.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
 
 static int fsk_proc_show(struct seq_file *seq, void *v)
 {
@@ -30,13 +31,13 @@ static int fsk_proc_show(struct seq_file *seq, void *v)
 	if (!count)
 		return -ENOMEM;
 	fsk_table_count_per_cpu(fn, count);
-	seq_puts(seq, "cpu steered no_local existing local_listeners parked\n");
+	seq_puts(seq, "cpu steered no_local existing local_listeners parked skipped\n");
 	for_each_possible_cpu(cpu) {
 		st = per_cpu_ptr(fn->stats, cpu);
-		seq_printf(seq, "%u %llu %llu %llu %u %llu\n", cpu,
+		seq_printf(seq, "%u %llu %llu %llu %u %llu %llu\n", cpu,
 			   READ_ONCE(st->steered), READ_ONCE(st->no_local),
 			   READ_ONCE(st->existing), count[cpu],
-			   READ_ONCE(st->parked));
+			   READ_ONCE(st->parked), READ_ONCE(st->skipped));
 	}
 	kfree(count);
 	seq_puts(seq, "listener dev cpu pid spawns kind\n");
@@ -59,6 +60,7 @@ static int fsk_proc_write(struct file *file, char *buf, size_t size)
 		WRITE_ONCE(st->no_local, 0);
 		WRITE_ONCE(st->existing, 0);
 		WRITE_ONCE(st->parked, 0);
+		WRITE_ONCE(st->skipped, 0);
 	}
 	return 0;
 }

@@ -14,58 +14,36 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/file.h>
 #include <linux/mutex.h>
 #include <linux/net.h>
-#include <linux/string.h>
-#include <linux/uaccess.h>
 #include <net/sock.h>
-#include <linux/fastsocket.h>
+#include <net/tcp_states.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
 
-static bool fsk_register_args_ok(const struct fastsocket_register *arg)
+int fsk_register(struct socket *sock, int req, int mode)
 {
-	/* The caller places itself: the module's AUTO pick would pin it. */
-	return !arg->flags && arg->cpu != FASTSOCKET_CPU_AUTO &&
-	       !memchr_inv(arg->reserved, 0, sizeof(arg->reserved));
-}
+	struct sock *sk = sock->sk;
+	struct fsk_net *fn = fsk_net(sock_net(sk));
+	int cpu, err;
 
-static long fsk_register(const struct fastsocket_register *arg)
-{
-	int mode = READ_ONCE(fsk_listen_spawn);
-	struct socket *sock;
-	struct fd f;
-	long err;
-	int cpu;
-
-	if (mode == FASTSOCKET_SPAWN_OFF)
-		return -EOPNOTSUPP;
-	err = fsk_fdget_listener(arg->fd, &f, &sock);
+	err = mutex_lock_killable(&fn->mutex);
 	if (err)
 		return err;
-
-	/* Against a spawn for the same CPU taking the slot meanwhile. */
-	mutex_lock(&fsk_spawn_mutex);
-	cpu = fsk_resolve_cpu(arg->cpu, mode);
+	cpu = fsk_resolve_cpu(fn, sk, req, mode);
 	err = cpu;
-	if (cpu >= 0)
-		err = fsk_table_insert(fsk_net(sock_net(sock->sk)), sock->sk,
-				       cpu, true);
-	mutex_unlock(&fsk_spawn_mutex);
-	if (err == -EALREADY)
-		err = 0;
-	fdput(f);
-	return err;
-}
-
-long fsk_ioctl_register(void __user *uarg)
-{
-	struct fastsocket_register arg;
-
-	if (copy_from_user(&arg, uarg, sizeof(arg)))
-		return -EFAULT;
-	if (!fsk_register_args_ok(&arg))
-		return -EINVAL;
-	return fsk_register(&arg);
+	if (cpu >= 0) {
+		/*
+		 * Every LISTEN -> CLOSE transition (close, shutdown,
+		 * connect(AF_UNSPEC)) happens under the socket lock, so
+		 * holding it, a socket seen listening is linked before its
+		 * close probe runs and the probe finds it.
+		 */
+		lock_sock(sk);
+		err = sk->sk_state == TCP_LISTEN ?
+		      fsk_table_insert(fn, sk, cpu, true) : -EINVAL;
+		release_sock(sk);
+	}
+	mutex_unlock(&fn->mutex);
+	return err == -EALREADY ? 0 : err;
 }

@@ -13,8 +13,12 @@
  *  - packets that early demux already matched (skb->sk set);
  *  - SYNs of an existing flow (established, TIME_WAIT or request socket);
  *  - SYNs whose listener, as chosen by the kernel's own lookup (address
- *    specificity, bound device, dual stack, SO_REUSEPORT programs and
- *    sk_lookup BPF included), is not in a group with local listeners.
+ *    specificity, bound device, dual stack), is not in a group with
+ *    local listeners;
+ *  - SYNs whose listener was chosen by a program: a reuseport BPF
+ *    program on the group, or any sk_lookup program in the netns (the
+ *    hook cannot tell whether it decided), and SYNs whose listener has a
+ *    socket filter a copy would not apply: counted "skipped".
  * For a served group, the CPU's local listener takes the SYN when it is
  * listening, still in the same reuseport group and not parked; otherwise
  * the kernel's choice stands, which keeps the original listener as the
@@ -36,9 +40,22 @@
 #include <net/sock.h>
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
+#include <linux/bpf-netns.h>
+#include <linux/filter.h>
 
-#include "fastsocket.h"
+#include "fsk.h"
 #include "compat.h"
+
+/* An sk_lookup BPF program may pick listeners in @net (6.1: 5.9+). */
+static bool fsk_sk_lookup_attached(const struct net *net)
+{
+#ifdef CONFIG_BPF_SYSCALL
+	return static_branch_unlikely(&bpf_sk_lookup_enabled) &&
+	       rcu_access_pointer(net->bpf.run_array[NETNS_BPF_SK_LOOKUP]);
+#else
+	return false;
+#endif
+}
 
 static bool fsk_is_plain_syn(const struct tcphdr *th)
 {
@@ -64,13 +81,18 @@ static void fsk_existing_flow(struct fsk_net *fn, struct sock *sk)
 static void fsk_assign(struct fsk_net *fn, struct sk_buff *skb,
 		       const struct sock *listener)
 {
-	unsigned int cpu = smp_processor_id();
+	/* raw_: after an NFQUEUE verdict the hook may run preemptible. */
+	unsigned int cpu = raw_smp_processor_id();
 	enum fsk_pick pick;
 	struct sock *sk;
 
 	pick = fsk_table_pick(fn, listener, cpu, &sk);
 	if (pick == FSK_PICK_UNSERVED)
 		return;
+	if (pick == FSK_PICK_SKIPPED) {
+		this_cpu_inc(fn->stats->skipped);
+		return;
+	}
 	if (pick == FSK_PICK_PARKED)
 		this_cpu_inc(fn->stats->parked);
 	else if (pick == FSK_PICK_NO_LOCAL)
@@ -107,6 +129,10 @@ static unsigned int fsk_steer_v4(void *priv, struct sk_buff *skb,
 	fn = fsk_net(state->net);
 	if (!fsk_table_serves_port(fn, ntohs(th->dest)))
 		return NF_ACCEPT;
+	if (fsk_sk_lookup_attached(state->net)) {
+		this_cpu_inc(fn->stats->skipped);
+		return NF_ACCEPT;
+	}
 
 	hinfo = fsk_tcp_hashinfo(state->net);
 	dif = inet_iif(skb);
@@ -148,6 +174,10 @@ static unsigned int fsk_steer_v6(void *priv, struct sk_buff *skb,
 	fn = fsk_net(state->net);
 	if (!fsk_table_serves_port(fn, ntohs(th->dest)))
 		return NF_ACCEPT;
+	if (fsk_sk_lookup_attached(state->net)) {
+		this_cpu_inc(fn->stats->skipped);
+		return NF_ACCEPT;
+	}
 
 	hinfo = fsk_tcp_hashinfo(state->net);
 	dif = inet6_iif(skb);
@@ -172,21 +202,23 @@ static unsigned int fsk_steer_v6(void *priv, struct sk_buff *skb,
 
 /*
  * After the filter and security tables, so a firewall verdict is taken
- * before we commit to a socket.
+ * before we commit to a socket, and after input SNAT, so the lookups see
+ * the tuple the kernel's own lookup will see (IPv6 has no hook that would
+ * orphan our assignment if SNAT changed the source afterwards).
  */
 static const struct nf_hook_ops fsk_steer_ops[] = {
 	{
 		.hook		= fsk_steer_v4,
 		.pf		= NFPROTO_IPV4,
 		.hooknum	= NF_INET_LOCAL_IN,
-		.priority	= NF_IP_PRI_SECURITY + 1,
+		.priority	= NF_IP_PRI_NAT_SRC + 1,
 	},
 #if IS_ENABLED(CONFIG_IPV6)
 	{
 		.hook		= fsk_steer_v6,
 		.pf		= NFPROTO_IPV6,
 		.hooknum	= NF_INET_LOCAL_IN,
-		.priority	= NF_IP6_PRI_SECURITY + 1,
+		.priority	= NF_IP6_PRI_NAT_SRC + 1,
 	},
 #endif
 };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
  * fastsocket: the contract between the kernel module (kmod/fastsocket.ko)
- * and its users (libshim/libfastsocket.so, tools/fastsocketctl).
+ * and its users (libshim/libfastsocket.so, tools/, the tests).
  *
  * Rules of this ABI:
  *  - Every struct has a fixed size, explicit padding and reserved fields.
@@ -74,16 +74,32 @@ struct fastsocket_info {
  * to exactly @fd's address and device, and joins @fd's SO_REUSEPORT group.
  * If the CPU already has a local listener for that group, @local_fd is a
  * new fd of that same socket, resumed if it was parked
- * (FASTSOCKET_IOC_PARK). Errors (besides the usual EFAULT):
+ * (FASTSOCKET_IOC_PARK). The local listener carries what accepted
+ * connections inherit from @fd (Documentation/limits.md lists it); a
+ * listener whose protection a copy could not carry is refused.
+ * FASTSOCKET_CPU_AUTO picks the CPU with the fewest local-listener fds of
+ * the same owner's listeners in the caller's network namespace, and pins
+ * the caller there (again after that CPU goes offline and comes back).
+ * Errors (besides the usual EFAULT):
  *	EBADF		@fd is not open
  *	ENOTSOCK	@fd is not a socket
- *	EOPNOTSUPP	not a TCP socket, or enable_listen_spawn=0
+ *	EOPNOTSUPP	not a TCP socket, or enable_listen_spawn=0, or @fd has
+ *			a socket filter (SO_ATTACH_FILTER/SO_ATTACH_BPF), an
+ *			IPsec policy (IP_XFRM_POLICY/IPV6_XFRM_POLICY), TCP-MD5
+ *			or TCP-AO keys, or a ULP (TCP_ULP)
  *	EINVAL		not listening, bad @cpu value, flags or reserved set,
  *			FASTSOCKET_CPU_CURRENT while not pinned to one CPU,
  *			FASTSOCKET_CPU_AUTO while enable_listen_spawn != 2
  *	ENOPROTOOPT	@fd has no SO_REUSEPORT
- *	ENXIO		@cpu is offline or not allowed for the caller
+ *	ENXIO		@cpu is offline (an explicit @cpu need not be one the
+ *			caller may run on), or no allowed CPU is online
  *	EXDEV		@fd belongs to another network namespace
+ *	EBUSY		@cpu's slot for @fd's address holds a socket SPAWN may
+ *			not hand out: a registered one (FASTSOCKET_IOC_REGISTER)
+ *			or one of another SO_REUSEPORT group
+ *	ENOMEM		out of memory (charged to the caller's memory cgroup)
+ *	EINTR		the caller was killed while waiting for another
+ *			placement in its network namespace
  */
 struct fastsocket_spawn {
 	__s32 fd;
@@ -108,10 +124,12 @@ struct fastsocket_spawn {
  * @fd's socket, as to a spawned local listener, until the socket stops
  * listening. The socket itself is not changed and no fd is created.
  * Registering a socket again for the CPU it serves succeeds and does
- * nothing. Errors: as for FASTSOCKET_IOC_SPAWN (EINVAL also for
- * FASTSOCKET_CPU_AUTO), and
+ * nothing. A registered socket keeps its own filter and keys: SYNs
+ * steered to it meet them. Errors: as for FASTSOCKET_IOC_SPAWN (EINVAL
+ * also for FASTSOCKET_CPU_AUTO and for a socket that stopped listening;
+ * no EOPNOTSUPP for filters or keys), and
  *	EBUSY		@cpu already has another local listener for @fd's
- *			address
+ *			address, or @fd's socket serves another address group
  *	EEXIST		@fd's socket is already the local listener of
  *			another CPU
  */

@@ -2,15 +2,25 @@
 /*
  * Internal interfaces between the files of the fastsocket module.
  * Each file owns one mechanism; this header is the seam between them.
+ *
+ * Layers, each calling only the ones below it:
+ *   main.c                 module and netns setup, parameters
+ *   ioctl.c                /dev/fastsocket: the ABI edge (copy in/out,
+ *                          argument checks, fd -> listening socket)
+ *   spawn.c register.c park.c   one command each, on kernel types
+ *   cpu.c pin.c clone.c    CPU choice, pinned workers, copying a socket
+ *   listen_table.c         the per-netns table of local listeners
+ *   steer.c close_watch.c proc.c   readers and watchers of the table
  */
-#ifndef _FASTSOCKET_INTERNAL_H
-#define _FASTSOCKET_INTERNAL_H
+#ifndef _FASTSOCKET_FSK_H
+#define _FASTSOCKET_FSK_H
 
 #include <linux/types.h>
 #include <linux/spinlock.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/in6.h>
+#include <linux/uidgid.h>
 #include <net/net_namespace.h>
 #include <net/sock.h>
 
@@ -29,21 +39,35 @@ struct fsk_stats {
 	u64 no_local;	/* SYNs for a served address on a CPU without one */
 	u64 existing;	/* SYNs of a flow the kernel knows (TIME_WAIT...) */
 	u64 parked;	/* SYNs on a CPU whose local listener is parked */
+	u64 skipped;	/* SYNs left to a BPF program or a socket filter */
 };
 
 #define FSK_PORT_BUCKETS 64
+#define FSK_SK_BUCKETS 64
 
 /*
  * Per-netns state (net_generic). Lives exactly as long as the netns:
  * allocated by the pernet core before fsk_net_init(), freed after
  * fsk_net_exit(), which empties the table first.
+ *
+ * Two locks, always taken in this order when both are needed:
+ *  - mutex: serialises the commands that place a listener in this netns
+ *    (spawn, register): CPU choice, slot check and insert are one step.
+ *    Never held across user memory access; taken killable.
+ *  - lock: the table's writers (insert, unlink, park). A raw spinlock,
+ *    because the close probe takes it in tracepoint context (preemption
+ *    off), which must not sleep on PREEMPT_RT. Never taken in softirq or
+ *    hard irq context; readers (the steering hook) use RCU only.
  */
 struct fsk_net {
-	spinlock_t lock;	/* serialises table writers; BH-safe */
-	struct hlist_head buckets[FSK_PORT_BUCKETS];	/* fsk_group, RCU */
+	struct mutex mutex;		/* placing listeners, see above */
+	raw_spinlock_t lock;		/* the table's writers */
+	struct hlist_head buckets[FSK_PORT_BUCKETS];	/* fsk_group by port, RCU */
+	struct hlist_head by_sk[FSK_SK_BUCKETS];	/* fsk_local by socket */
 	struct fsk_stats __percpu *stats;
 };
 
+/* NULL while the netns is still being set up (see close_watch.c). */
 struct fsk_net *fsk_net(const struct net *net);
 
 /* An IPv4 or IPv6 TCP socket: the only kind with local listeners. */
@@ -54,7 +78,7 @@ static inline bool fsk_sk_is_tcp(const struct sock *sk)
 }
 
 /* listen_table.c */
-int fsk_table_init(struct fsk_net *fn);
+void fsk_table_init(struct fsk_net *fn);
 void fsk_table_exit(struct fsk_net *fn);
 bool fsk_table_serves_port(struct fsk_net *fn, u16 port);
 /* What fsk_table_pick() found for a SYN. */
@@ -63,6 +87,7 @@ enum fsk_pick {
 	FSK_PICK_LOCAL,		/* the CPU's local listener */
 	FSK_PICK_NO_LOCAL,	/* the CPU has none (*sk: see below) */
 	FSK_PICK_PARKED,	/* the CPU's is parked (*sk: see below) */
+	FSK_PICK_SKIPPED,	/* a BPF program or filter decides, not us */
 };
 
 enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
@@ -73,7 +98,7 @@ struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
 int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 		     bool registered);
 void fsk_table_forget(const struct sock *sk);
-unsigned int fsk_cpu_load(unsigned int cpu);
+void fsk_table_load(struct fsk_net *fn, kuid_t uid, unsigned int *load);
 void fsk_table_show(struct seq_file *seq, struct fsk_net *fn);
 void fsk_table_count_per_cpu(struct fsk_net *fn, unsigned int *count);
 
@@ -82,21 +107,24 @@ int fsk_close_watch_start(void);
 void fsk_close_watch_stop(void);
 
 /* clone.c */
+int fsk_clone_check(const struct sock *orig);
 int fsk_clone_listener(struct file *orig_file, struct socket *orig,
 		       unsigned int cpu, struct file **clone);
 
-/* spawn.c */
-extern struct mutex fsk_spawn_mutex;	/* serialises spawn and register */
-struct fd;
-int fsk_fdget_listener(int fd, struct fd *f, struct socket **sock);
-int fsk_resolve_cpu(int req, int mode);
-long fsk_ioctl_spawn(void __user *uarg);
+/* cpu.c */
+int fsk_resolve_cpu(struct fsk_net *fn, const struct sock *orig, int req,
+		    int mode);
 
-/* register.c */
-long fsk_ioctl_register(void __user *uarg);
+/* pin.c: workers the module pinned (FASTSOCKET_CPU_AUTO) keep their CPU. */
+int fsk_pin_current(unsigned int cpu);
+int fsk_pin_start(void);
+void fsk_pin_stop(void);
 
-/* park.c */
-long fsk_ioctl_park(void __user *uarg);
+/* spawn.c, register.c, park.c: the commands, on checked kernel types. */
+int fsk_spawn(struct file *file, struct socket *sock, int req, int mode,
+	      int *cpu, struct file **local);
+int fsk_register(struct socket *sock, int req, int mode);
+int fsk_park(struct socket *sock, bool park);
 
 /* steer.c */
 int fsk_steer_net_init(struct net *net);
@@ -110,4 +138,4 @@ void fsk_proc_net_exit(struct net *net);
 int fsk_dev_register(void);
 void fsk_dev_unregister(void);
 
-#endif /* _FASTSOCKET_INTERNAL_H */
+#endif /* _FASTSOCKET_FSK_H */
