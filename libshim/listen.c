@@ -37,11 +37,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "cpu.h"
-#include "kmod.h"
+#include "dev.h"
 #include "mirror.h"
 #include "real.h"
-#include "user.h"
+#include "sibling.h"
 
 struct fs_listener fs_listeners[FS_MAX_LISTENERS];
 struct fs_local fs_locals[FS_MAX_LOCALS];
@@ -163,7 +164,7 @@ static void resolve_mode_locked(void)
 		atomic_store(&resolved_mode, 0);
 		return;
 	}
-	kmod_ok = fs_kmod_probe(&info);
+	kmod_ok = fs_dev_probe(&info);
 	if (fs_cfg.mode != FS_MODE_UNSET)
 		mode = fs_cfg.mode;
 	else if (kmod_ok && info.enable_listen_spawn <= 2)
@@ -470,7 +471,7 @@ static int64_t reap_one(int i, int64_t now)
 	if (!atomic_load(&loc->key) || lfd < 0)
 		return 0;			/* gone */
 	if (fs_mirror_local_watched(i)) {	/* read again */
-		if (loc->parked && fs_kmod_park(lfd, false) == 0)
+		if (loc->parked && fs_dev_park(lfd, false) == 0)
 			fs_debug("local listener fd %d (CPU %d): read again; resumed",
 				 lfd, loc->cpu);
 		loc->parked = false;
@@ -479,7 +480,7 @@ static int64_t reap_one(int i, int64_t now)
 	if (!loc->parked) {
 		if (now - since < fs_unwatched_grace_ms)
 			return since + fs_unwatched_grace_ms;
-		if (loc->kmod && fs_kmod_park(lfd, true) == 0) {
+		if (loc->kmod && fs_dev_park(lfd, true) == 0) {
 			loc->parked = true;
 			atomic_store(&loc->unwatched, now);
 			fs_debug("local listener fd %d (CPU %d): no epoll set reads it; parked",
@@ -609,7 +610,7 @@ static void entry_gone(int fd, fs_ent e)
 		local_taken(fd, e, false);
 		break;
 	case FS_K_DEV:
-		fs_kmod_fd_gone(fd);
+		fs_dev_fd_gone(fd);
 		break;
 	default:
 		break;
@@ -768,7 +769,7 @@ static int kmod_local(struct fs_listener *l, int fd,
 		if (!CPU_EQUAL(&cand, aff) &&
 		    sched_setaffinity(0, sizeof(cand), &cand) == 0)
 			narrowed = true;
-		rc = fs_kmod_spawn(fd, FASTSOCKET_CPU_AUTO, &lfd, &got);
+		rc = fs_dev_spawn(fd, FASTSOCKET_CPU_AUTO, &lfd, &got);
 		if (rc == 0) {
 			if (!T.shim_pinned)
 				T.base = *aff;
@@ -784,7 +785,7 @@ static int kmod_local(struct fs_listener *l, int fd,
 		if (rc != -EINVAL || place_thread(l, plan, aff) < 0)
 			return rc;
 	}
-	rc = fs_kmod_spawn(fd, T.cpu >= 0 ? T.cpu : plan->cpu, &lfd, &got);
+	rc = fs_dev_spawn(fd, T.cpu >= 0 ? T.cpu : plan->cpu, &lfd, &got);
 	if (rc < 0)
 		return rc;
 	if (T.cpu < 0)
@@ -817,7 +818,7 @@ static int own_socket_local(struct fs_listener *l, int fd,
 			 l->name, T.cpu);
 		return -1;
 	}
-	rc = fs_kmod_register(fd, T.cpu);
+	rc = fs_dev_register(fd, T.cpu);
 	if (rc == 0) {
 		fs_info("%s (fd %d): the worker's own socket is CPU %d's local listener (module)",
 			l->name, fd, T.cpu);
@@ -873,7 +874,7 @@ static int make_local(struct fs_listener *l, int fd, int *out_fd, int *out_cpu,
 		return -1;
 	if (atomic_load(&l->nospawn))
 		return -1;
-	rc = fs_user_spawn(fd, T.cpu, l->backlog, &lfd, why, sizeof(why));
+	rc = fs_sibling_spawn(fd, T.cpu, l->backlog, &lfd, why, sizeof(why));
 	if (rc < 0) {
 		if (rc == -EACCES || rc == -EPERM || rc == -EADDRINUSE)
 			atomic_store(&l->nospawn, true);
@@ -1732,7 +1733,7 @@ void fs_listen_reset(void)
 	atomic_store(&fs_nlisteners, 0);
 	fs_mirror_reset();
 	fs_fdmap_reset();
-	fs_kmod_reset();
+	fs_dev_reset();
 	atomic_store(&resolved_mode, -1);
 	kmod_ok = false;
 	if (T.load_slot >= 0)

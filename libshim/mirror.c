@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 #include "fdmap.h"
 #include "listen.h"
 #include "real.h"

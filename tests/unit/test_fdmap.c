@@ -253,7 +253,7 @@ static void app_reuseport_lone_socket(void **state)
  * Several app sockets with SO_REUSEPORT on one address (nginx "listen
  * ... reuseport": one per worker, all made by the master): per-worker
  * sockets. The worker is pinned; without the module it gets no local
- * listener (the module would register its own socket, test_kmod.c).
+ * listener (the module would register its own socket, test_dev.c).
  */
 static void app_reuseport_per_worker(void **state)
 {

@@ -22,11 +22,11 @@
 #include "config.h"
 #include "cpu.h"
 #include "fdmap.h"
-#include "kmod.h"
+#include "dev.h"
 #include "listen.h"
 #include "mirror.h"
 #include "real.h"
-#include "user.h"
+#include "sibling.h"
 
 static struct {
 	int opens, spawns, infos, registers;
@@ -126,7 +126,7 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 			s->cpu = cpu;
 			return 0;
 		}
-		if (fs_user_spawn(s->fd, cpu, 16, &lfd, why, sizeof(why)) < 0) {
+		if (fs_sibling_spawn(s->fd, cpu, 16, &lfd, why, sizeof(why)) < 0) {
 			errno = EADDRINUSE;
 			return -1;
 		}
@@ -182,8 +182,8 @@ static int setup(void **state)
 			     FASTSOCKET_FEAT_STEER_IPV6 | FASTSOCKET_FEAT_REGISTER;
 	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_AUTO;
 	fake.info.nr_cpu_ids = 2;
-	fs_kmod_dev.open = fake_open;
-	fs_kmod_dev.ioctl = fake_ioctl;
+	fs_dev_ops.open = fake_open;
+	fs_dev_ops.ioctl = fake_ioctl;
 	/* FASTSOCKET_MODE unset: the module's parameter decides. */
 	char err[FS_ERR_MAX];
 
@@ -418,7 +418,7 @@ static void per_worker_register_refused(void **state)
 	fs_close(s2);
 
 	fs_listen_reset();
-	fs_kmod_reset();
+	fs_dev_reset();
 	fake.info.features &= ~FASTSOCKET_FEAT_REGISTER;
 	fake.registers = 0;
 	per_worker_pair(&s1, &s2);
