@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
 
 struct fs_config fs_cfg;	/* zero: not valid, log off */
 
@@ -281,34 +280,4 @@ int fs_config_parse(struct fs_config *cfg, const char *mode, const char *ports,
 	}
 	cfg->valid = true;
 	return 0;
-}
-
-void fs_config_init(void)
-{
-	char err[FS_ERR_MAX];
-	cpu_set_t aff;
-	struct fs_config *cfg = &fs_cfg;
-
-	CPU_ZERO(&aff);
-	if (sched_getaffinity(0, sizeof(aff), &aff) < 0 || CPU_COUNT(&aff) == 0)
-		CPU_SET(0, &aff);
-	if (fs_config_parse(cfg, getenv("FASTSOCKET_MODE"),
-			    getenv("FASTSOCKET_PORTS"), getenv("FASTSOCKET_CPUS"),
-			    getenv("FASTSOCKET_LOG"), &aff, err, sizeof(err)) < 0) {
-		fs_say("%s; running unaccelerated", err);
-		return;
-	}
-	if (cfg->cpus_set && cfg->log >= FS_LOG_INFO) {
-		cpu_set_t given_set;
-		char ebuf[FS_ERR_MAX], used[128];
-
-		if (fs_parse_cpus(getenv("FASTSOCKET_CPUS"), &given_set, ebuf,
-				  sizeof(ebuf)) == 0 &&
-		    !CPU_EQUAL(&given_set, &cfg->cpus)) {
-			fs_cpuset_format(&cfg->cpus, used, sizeof(used));
-			fs_log(FS_LOG_INFO,
-			       "FASTSOCKET_CPUS: some CPUs are not in the process's affinity; using %s",
-			       used);
-		}
-	}
 }

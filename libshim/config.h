@@ -60,9 +60,6 @@ int fs_config_parse(struct fs_config *cfg, const char *mode, const char *ports,
 		    const char *cpus, const char *log, const cpu_set_t *affinity,
 		    char *err, size_t errlen);
 
-/* Read FASTSOCKET_* from the environment into fs_cfg; print the one line
- * on an invalid value. */
-void fs_config_init(void);
 
 static inline bool fs_port_configured(const struct fs_config *cfg,
 				      unsigned int port)

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "fdmap.h"
 #include "real.h"
+#include "shim.h"
+#include "testing.h"
 
 static int dev_open(const char *path, int flags)
 {
@@ -51,6 +53,7 @@ bool fs_dev_probe(struct fastsocket_info *info)
 	struct fastsocket_info in;
 	int fd;
 
+	fs_assert_locked();
 	if (probed) {
 		if (probed > 0 && info)
 			*info = cached;
@@ -107,6 +110,7 @@ static int module_ioctl(unsigned int feature, unsigned long req, void *arg)
 {
 	int dev;
 
+	fs_assert_locked();
 	if (probed <= 0)
 		return -ENODEV;
 	if (feature && !(cached.features & feature))

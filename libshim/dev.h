@@ -46,8 +46,6 @@ int fs_dev_park(int local_fd, bool park);
 /* The application closed or replaced fd, which was the device fd. */
 void fs_dev_fd_gone(int fd);
 
-/* Forget everything (unit tests). */
-void fs_dev_reset(void);
 
 /*
  * How the device is reached: open(2) and ioctl(2) by default. The unit

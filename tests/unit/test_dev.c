@@ -23,8 +23,19 @@
 #include "cpu.h"
 #include "fdmap.h"
 #include "dev.h"
-#include "listen.h"
+#include "accept.h"
+#include "bind.h"
+#include "fdops.h"
+#include "init.h"
+#include "listener.h"
+#include "local.h"
+#include "mode.h"
+#include "park.h"
+#include "shim.h"
+#include "testing.h"
+#include "epoll.h"
 #include "mirror.h"
+#include "pollsel.h"
 #include "real.h"
 #include "sibling.h"
 
@@ -301,7 +312,7 @@ static void spawn_auto_spreads_workers(void **state)
 	first = loc->cpu;
 	fs_unwatched_set_grace(0);
 	assert_true(fs_lock());
-	fs_local_unwatched((int)(loc - fs_locals));
+	fs_park_unwatched(fs_local_index(loc));
 	fs_unlock();
 	fs_reap_unwatched();	/* closed: the module no longer counts it */
 	assert_true(atomic_load(&loc->fd) < 0);
@@ -417,7 +428,7 @@ static void per_worker_register_refused(void **state)
 	fs_close(s1);
 	fs_close(s2);
 
-	fs_listen_reset();
+	fs_shim_reset();
 	fs_dev_reset();
 	fake.info.features &= ~FASTSOCKET_FEAT_REGISTER;
 	fake.registers = 0;
@@ -461,20 +472,20 @@ static void unwatched_local_parked(void **state)
 
 	/* Out of the epoll set: parked at the next wait, still open. */
 	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_int_equal(fake.parks, 1);
 	assert_true(loc->parked);
 	assert_true(t_fd_open(lfd));
 	assert_true(atomic_load(&fs_unwatched_n) > 0);
 
 	/* Nothing queued after the drain time: stays parked and open. */
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_true(loc->parked);
 	assert_true(t_fd_open(lfd));
 
 	/* Read again: resumed at the next wait. */
 	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_int_equal(fake.resumes, 1);
 	assert_false(loc->parked);
 	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
@@ -482,12 +493,12 @@ static void unwatched_local_parked(void **state)
 
 	/* Parked again, and a connection waits on it: closed. */
 	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_int_equal(fake.parks, 2);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_false(t_fd_open(lfd));
 	assert_false(loc->parked);
 	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
@@ -587,5 +598,5 @@ int main(void)
 	};
 
 	t_init();
-	return cmocka_run_group_tests_name("kmod", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("dev", tests, NULL, NULL);
 }

@@ -19,7 +19,15 @@
 #include "config.h"
 #include "cpu.h"
 #include "fdmap.h"
-#include "listen.h"
+#include "accept.h"
+#include "bind.h"
+#include "fdops.h"
+#include "init.h"
+#include "listener.h"
+#include "local.h"
+#include "park.h"
+#include "shim.h"
+#include "testing.h"
 #include "real.h"
 
 static struct fs_listener *lst(int fd)
@@ -356,7 +364,7 @@ static void dup_and_close(void **state)
 	/* A connection from this (pinned) thread is accepted through d. */
 	c = t_connect(AF_INET, port);
 	for (int i = 0; i < 100; i++) {
-		a = fs_accept(d, NULL, NULL, SOCK_CLOEXEC, true);
+		a = fs_accept(d, NULL, NULL, SOCK_CLOEXEC, fs_real_accept4);
 		if (a >= 0)
 			break;
 		usleep(10000);
@@ -385,33 +393,33 @@ static void dup2_and_dup3(void **state)
 
 	(void)state;
 	/* dup3 onto an unmanaged fd: it becomes a name of A. */
-	assert_int_equal(fs_dup3(l1, x, O_CLOEXEC, true), x);
+	assert_int_equal(fs_dup3(l1, x, O_CLOEXEC, fs_real_dup3), x);
 	assert_true(fs_fdmap_get(x) == ea);
 	assert_true(fcntl(x, F_GETFD) & FD_CLOEXEC);
 	assert_int_equal(atomic_load(&A->nfds), 2);
 
 	/* dup2 of B over it: A loses a name, B gains one. */
-	assert_int_equal(fs_dup3(l2, x, 0, false), x);
+	assert_int_equal(fs_dup3(l2, x, 0, fs_real_dup2), x);
 	assert_true(fs_fdmap_get(x) == eb);
 	assert_int_equal(atomic_load(&A->nfds), 1);
 	assert_int_equal(atomic_load(&B->nfds), 2);
 
 	/* Onto itself: nothing changes; dup3 refuses. */
-	assert_int_equal(fs_dup3(l1, l1, 0, false), l1);
+	assert_int_equal(fs_dup3(l1, l1, 0, fs_real_dup2), l1);
 	assert_int_equal(atomic_load(&A->nfds), 1);
 	errno = 0;
-	assert_int_equal(fs_dup3(l1, l1, 0, true), -1);
+	assert_int_equal(fs_dup3(l1, l1, 0, fs_real_dup3), -1);
 	assert_int_equal(errno, EINVAL);
 	assert_true(fs_fdmap_get(l1) == ea);
 
 	/* An unmanaged fd over a managed one. */
-	assert_int_equal(fs_dup3(u, l2, 0, false), l2);
+	assert_int_equal(fs_dup3(u, l2, 0, fs_real_dup2), l2);
 	assert_int_equal(fs_fdmap_get(l2), 0);
 	assert_int_equal(atomic_load(&B->nfds), 1);
 
 	/* A failed dup2 changes nothing. */
 	errno = 0;
-	assert_int_equal(fs_dup3(9999, x, 0, false), -1);
+	assert_int_equal(fs_dup3(9999, x, 0, fs_real_dup2), -1);
 	assert_int_equal(errno, EBADF);
 	assert_true(fs_fdmap_get(x) == eb);
 
@@ -432,7 +440,7 @@ static void app_clobbers_local(void **state)
 	lfd = local_fd(l);
 	assert_true(lfd >= 0);
 	u = socket(AF_INET, SOCK_DGRAM, 0);
-	assert_int_equal(fs_dup3(u, lfd, 0, false), lfd);
+	assert_int_equal(fs_dup3(u, lfd, 0, fs_real_dup2), lfd);
 	assert_int_equal(fs_fdmap_get(lfd), 0);	/* the app's fd now */
 	lfd2 = local_fd(l);			/* made again on the next wait */
 	assert_true(lfd2 >= 0);
