@@ -136,6 +136,18 @@ int fs_dev_spawn(int fd, int cpu, int *local_fd, int *out_cpu)
 	return rc;
 }
 
+int fs_dev_info(struct fastsocket_info *info)
+{
+	struct fastsocket_info in;
+	int rc;
+
+	memset(&in, 0, sizeof(in));
+	rc = module_ioctl(0, FASTSOCKET_IOC_INFO, &in);
+	if (rc == 0)
+		*info = in;
+	return rc;
+}
+
 int fs_dev_register(int fd, int cpu)
 {
 	struct fastsocket_register req = { .fd = fd, .cpu = cpu };

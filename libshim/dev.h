@@ -29,6 +29,10 @@ bool fs_dev_probe(struct fastsocket_info *info);
  */
 int fs_dev_spawn(int fd, int cpu, int *local_fd, int *out_cpu);
 
+/* FASTSOCKET_IOC_INFO now (the module's parameters may have changed
+ * since the probe). 0 or a negative errno. */
+int fs_dev_info(struct fastsocket_info *info);
+
 /*
  * FASTSOCKET_IOC_REGISTER: make the caller's own listening fd the local
  * listener of cpu (a CPU number or FASTSOCKET_CPU_CURRENT). 0 or a

@@ -222,16 +222,67 @@ static bool register_own_socket(struct fs_listener *l, int fd,
 	return false;
 }
 
+/*
+ * Undo a placement made by this call (the module, in mode 2 with
+ * enable_listen_spawn 1, had the shim pin first and then refused).
+ */
+static void unplace(bool was_placed, bool was_pinned, const cpu_set_t *aff)
+{
+	struct fs_thread *me = &fs_self;
+
+	if (was_placed || me->cpu < 0)
+		return;
+	fs_place_release_self();
+	sched_setaffinity(0, sizeof(*aff), aff);
+	me->cpu = -1;
+	me->shim_pinned = was_pinned;
+}
+
+/*
+ * A SPAWN error that means the module will not make a local listener
+ * for l here, and a sibling would be no better, so the worker passes
+ * through for l (no sibling, no pin): EOPNOTSUPP from a module whose
+ * enable_listen_spawn is not 0 (the listener has a socket filter, IPsec
+ * policy, TCP-MD5 keys or a ULP the module refuses to copy, and a sibling
+ * would lack them too; that holds for the whole listener), or EBUSY (this
+ * CPU's slot belongs to another reuseport group or to a registered
+ * socket). Said once per listener.
+ */
+static bool spawn_refused(struct fs_listener *l, int rc)
+{
+	struct fastsocket_info info;
+	const char *why;
+
+	if (rc == -EBUSY) {
+		why = "the CPU's slot belongs to another listening socket";
+	} else if (rc == -EOPNOTSUPP && fs_dev_info(&info) == 0 &&
+		   info.enable_listen_spawn != 0) {
+		why = "the module does not copy this socket (socket filter, IPsec policy, TCP-MD5 keys or ULP)";
+		atomic_store(&l->refused, true);
+	} else {
+		return false;
+	}
+	fs_listener_say_once(l, SAY_SPAWN_REFUSED,
+			     "%s: FASTSOCKET_IOC_SPAWN: %s: %s; passing through, no userspace fallback",
+			     l->name, strerror(-rc), why);
+	return true;
+}
+
 bool fs_place_local(struct fs_listener *l, int fd, struct fs_placed *out)
 {
 	const bool per_worker = l->flags & FS_LST_PER_WORKER;
 	struct fs_thread *me = &fs_self;
+	bool was_placed, was_pinned;
 	struct fs_cpu_plan plan;
 	cpu_set_t aff;
 	char why[256];
 	int lfd = -1, rc;
 
 	fs_assert_locked();
+	if (atomic_load(&l->refused))
+		return false;
+	was_placed = me->cpu >= 0;
+	was_pinned = me->shim_pinned;
 	memset(&plan, 0, sizeof(plan));
 	plan.how = FS_CPU_KEEP;
 	plan.cpu = me->cpu;
@@ -257,6 +308,10 @@ bool fs_place_local(struct fs_listener *l, int fd, struct fs_placed *out)
 		rc = module_local(l, fd, &plan, &aff, out);
 		if (rc == 0)
 			return true;
+		if (spawn_refused(l, rc)) {
+			unplace(was_placed, was_pinned, &aff);
+			return false;
+		}
 		fs_listener_say_once(l, SAY_SPAWN_FAILED,
 				     "%s: FASTSOCKET_IOC_SPAWN: %s; using the userspace fallback",
 				     l->name, strerror(-rc));

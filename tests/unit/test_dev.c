@@ -95,6 +95,11 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 
 		fake.spawns++;
 		fake.last_cpu = s->cpu;
+		if (s->cpu == FASTSOCKET_CPU_AUTO &&
+		    fake.info.enable_listen_spawn != FASTSOCKET_SPAWN_AUTO) {
+			errno = EINVAL;	/* the module picks only in mode 2 */
+			return -1;
+		}
 		if (fake.spawn_errno) {
 			errno = fake.spawn_errno;
 			return -1;
@@ -513,7 +518,7 @@ static void spawn_error_falls_back(void **state)
 	struct fs_local *loc;
 
 	(void)state;
-	fake.spawn_errno = EOPNOTSUPP;
+	fake.spawn_errno = ENOMEM;
 	l = t_listener(AF_INET, true, &port);
 	loc = local_of(l);
 	assert_non_null(loc);
@@ -578,6 +583,143 @@ static void device_fd_closed_by_app(void **state)
 	fs_close(l);
 }
 
+/* stderr into a temporary file, with FASTSOCKET_LOG=info. */
+static int log_start(int *saved)
+{
+	char path[] = "/tmp/fs-test-log-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	*saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	fs_cfg.log = FS_LOG_INFO;
+	return fd;
+}
+
+/* Back to the real stderr; how many logged lines contain what. */
+static int log_count(int fd, int saved, const char *what)
+{
+	char buf[8192];
+	ssize_t n;
+	int count = 0;
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	for (char *p = buf; (p = strstr(p, what)); p += strlen(what))
+		count++;
+	return count;
+}
+
+static void *other_worker(void *arg)
+{
+	int *fd = arg;
+
+	sched_setaffinity(0, sizeof(t_affinity), &t_affinity);
+	*fd = local_of(*fd) ? 1 : 0;
+	return NULL;
+}
+
+/*
+ * EOPNOTSUPP while the module spawns (enable_listen_spawn != 0): the
+ * listener carries something the module will not copy (a socket filter,
+ * IPsec policy, TCP-MD5 keys, a ULP), and a sibling would lack it too.
+ * The listener passes through: no sibling, no pin, for any worker, and
+ * one line says why.
+ */
+static void spawn_refused_passes_through(void **state)
+{
+	int port, l, logfd, saved, other;
+	cpu_set_t now;
+	pthread_t t;
+
+	(void)state;
+	fake.spawn_errno = EOPNOTSUPP;
+	l = t_listener(AF_INET, true, &port);
+	logfd = log_start(&saved);
+	assert_null(local_of(l));
+	assert_null(local_of(l));		/* this worker: decided */
+	other = l;
+	assert_int_equal(pthread_create(&t, NULL, other_worker, &other), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(other, 0);		/* another worker: too */
+	assert_int_equal(log_count(logfd, saved, "no userspace fallback"), 1);
+	assert_int_equal(fake.spawns, 1);	/* asked once, for the listener */
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_true(CPU_EQUAL(&now, &t_affinity));	/* not pinned */
+	assert_int_equal(fs_listener_known(fs_fdmap_get(l))->nospawn, false);
+	fs_close(l);
+}
+
+/* EOPNOTSUPP from a module whose enable_listen_spawn is 0 (now: it is
+ * read again on the error) still means the fallback. */
+static void spawn_off_falls_back(void **state)
+{
+	struct fs_local *loc;
+	int port, l;
+
+	(void)state;
+	fake.spawn_errno = EOPNOTSUPP;
+	l = t_listener(AF_INET, true, &port);	/* mode 2 from INFO */
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_OFF;
+	loc = local_of(l);
+	assert_non_null(loc);
+	assert_false(loc->kmod);		/* a sibling */
+	assert_int_equal(fake.spawns, 2);	/* AUTO: EINVAL; the CPU */
+	fs_close(l);
+}
+
+/*
+ * EBUSY: the CPU's slot belongs to another reuseport group or to a
+ * registered socket. The worker passes through: no sibling, no pin, one
+ * line per listener.
+ */
+static void spawn_busy_passes_through(void **state)
+{
+	int port, l, logfd, saved;
+	cpu_set_t now;
+
+	(void)state;
+	fake.spawn_errno = EBUSY;
+	l = t_listener(AF_INET, true, &port);
+	logfd = log_start(&saved);
+	assert_null(local_of(l));
+	assert_null(local_of(l));
+	assert_int_equal(log_count(logfd, saved, "no userspace fallback"), 1);
+	assert_int_equal(fake.spawns, 1);
+	assert_int_equal(fake.last_cpu, FASTSOCKET_CPU_AUTO);
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_true(CPU_EQUAL(&now, &t_affinity));	/* narrowing undone */
+	fs_close(l);
+}
+
+/*
+ * The same when the shim pinned the worker before asking (a module with
+ * enable_listen_spawn 1, FASTSOCKET_MODE=2): the pin is undone.
+ */
+static void spawn_busy_after_pin_unpins(void **state)
+{
+	char err[FS_ERR_MAX];
+	cpu_set_t now;
+	int port, l;
+
+	(void)state;
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_APP_PINS;
+	fs_config_parse(&fs_cfg, "2", NULL, NULL, getenv("T_LOG"), &t_affinity,
+			err, sizeof(err));
+	fake.spawn_errno = EBUSY;
+	l = t_listener(AF_INET, true, &port);
+	assert_null(local_of(l));
+	assert_int_equal(fake.spawns, 2);	/* AUTO (EINVAL), then the CPU */
+	assert_true(fake.last_cpu >= 0);	/* the shim had pinned it */
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_true(CPU_EQUAL(&now, &t_affinity));
+	fs_close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +737,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_spawn_feature, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(device_fd_closed_by_app, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_refused_passes_through, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_off_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_busy_passes_through, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_busy_after_pin_unpins, setup, teardown),
 	};
 
 	t_init();
