@@ -35,7 +35,8 @@ int fs_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	if (!fs_cfg.valid || fs_cfg.mode == 0 || !sa ||
 	    len < sizeof(sa_family_t) ||
 	    !fs_port_configured(&fs_cfg, fs_sockaddr_port(sa, len)) ||
-	    !fs_is_tcp(fd) || fs_fdmap_get(fd) || !fs_same_process() || !fs_lock_and_reap())
+	    !fs_is_tcp(fd) || fs_fdmap_get(fd) || !fs_same_process() ||
+	    !fs_lock_and_reap())
 		return fs_real.bind(fd, sa, len);
 
 	fs_mode_resolve();
@@ -158,8 +159,8 @@ int fs_shutdown(int fd, int how)
  * listeners like any other: manage it as one whose SO_REUSEPORT the
  * application set (the shim cannot tell; either way a lone socket gets
  * local listeners, and several on one address are the server's per-worker
- * sockets, see fs_listener_mark_per_worker()). Without SO_REUSEPORT nothing can join
- * it: it passes through (said).
+ * sockets, see fs_listener_mark_per_worker()). Without SO_REUSEPORT
+ * nothing can join it: it passes through (said).
  */
 static void adopt_one(int fd)
 {

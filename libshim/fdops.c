@@ -90,7 +90,8 @@ int fs_dup3(int oldfd, int newfd, int flags, fs_dup_fn real)
 	bool took_local = false;
 	int r, err;
 
-	if ((!ne && !fs_fdmap_get(oldfd)) || oldfd == newfd || !fs_same_process())
+	if ((!ne && !fs_fdmap_get(oldfd)) || oldfd == newfd ||
+	    !fs_same_process())
 		return real(oldfd, newfd, flags);
 	if (fs_ent_kind(ne) == FS_K_LOCAL) {
 		/* The app replaces one of the shim's fds: unmirror it while
