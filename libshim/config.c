@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * config.c - FASTSOCKET_* parsing and the shim's messages.
+ * config.c - FASTSOCKET_* parsing.
  *
  * Every variable is optional; an empty value counts as unset. Any invalid
  * value makes the whole process run unaccelerated, after exactly one line
@@ -8,12 +8,11 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
 
 struct fs_config fs_cfg;	/* zero: not valid, log off */
 
@@ -35,6 +34,15 @@ static const char *clip(const char *s, size_t len, char *buf, size_t size)
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
+}
+
+/* Narrow [*a, *b) to leave out the blanks at either end. */
+static void trim(const char **a, const char **b)
+{
+	while (*a < *b && is_blank(**a))
+		(*a)++;
+	while (*b > *a && is_blank((*b)[-1]))
+		(*b)--;
 }
 
 /*
@@ -80,10 +88,7 @@ static int parse_list(const char *s, const struct list_kind *k,
 		const char *a = p, *b = p + len;	/* item: [a, b) */
 		unsigned long lo, hi;
 
-		while (a < b && is_blank(*a))
-			a++;
-		while (b > a && is_blank(b[-1]))
-			b--;
+		trim(&a, &b);
 		if (a == b) {
 			snprintf(err, errlen, "%s: \"%s\": empty item", k->var,
 				 clip(s, strlen(s), vbuf, sizeof(vbuf)));
@@ -174,10 +179,7 @@ int fs_parse_mode(const char *s, int *mode, char *err, size_t errlen)
 	char vbuf[72];
 	const char *a = s, *b = s + strlen(s);
 
-	while (a < b && is_blank(*a))
-		a++;
-	while (b > a && is_blank(b[-1]))
-		b--;
+	trim(&a, &b);
 	if (b - a == 1 && *a >= '0' && *a <= '2') {
 		*mode = *a - '0';
 		return 0;
@@ -193,10 +195,7 @@ int fs_parse_log(const char *s, int *level, char *err, size_t errlen)
 	char vbuf[72];
 	const char *a = s, *b = s + strlen(s);
 
-	while (a < b && is_blank(*a))
-		a++;
-	while (b > a && is_blank(b[-1]))
-		b--;
+	trim(&a, &b);
 	for (int i = 0; i < 3; i++) {
 		if ((size_t)(b - a) == strlen(names[i]) &&
 		    strncasecmp(a, names[i], (size_t)(b - a)) == 0) {
@@ -281,71 +280,4 @@ int fs_config_parse(struct fs_config *cfg, const char *mode, const char *ports,
 	}
 	cfg->valid = true;
 	return 0;
-}
-
-void fs_config_init(void)
-{
-	char err[FS_ERR_MAX];
-	cpu_set_t aff;
-	struct fs_config *cfg = &fs_cfg;
-
-	CPU_ZERO(&aff);
-	if (sched_getaffinity(0, sizeof(aff), &aff) < 0 || CPU_COUNT(&aff) == 0)
-		CPU_SET(0, &aff);
-	if (fs_config_parse(cfg, getenv("FASTSOCKET_MODE"),
-			    getenv("FASTSOCKET_PORTS"), getenv("FASTSOCKET_CPUS"),
-			    getenv("FASTSOCKET_LOG"), &aff, err, sizeof(err)) < 0) {
-		fs_say("%s; running unaccelerated", err);
-		return;
-	}
-	if (cfg->cpus_set && cfg->log >= FS_LOG_INFO) {
-		cpu_set_t given_set;
-		char ebuf[FS_ERR_MAX], used[128];
-
-		if (fs_parse_cpus(getenv("FASTSOCKET_CPUS"), &given_set, ebuf,
-				  sizeof(ebuf)) == 0 &&
-		    !CPU_EQUAL(&given_set, &cfg->cpus)) {
-			fs_cpuset_format(&cfg->cpus, used, sizeof(used));
-			fs_log(FS_LOG_INFO,
-			       "FASTSOCKET_CPUS: some CPUs are not in the process's affinity; using %s",
-			       used);
-		}
-	}
-}
-
-static void vlog(const char *fmt, va_list ap)
-{
-	char buf[512];
-	int saved = errno;
-	int n = snprintf(buf, sizeof(buf), "fastsocket: ");
-	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-
-	if (m < 0)
-		m = 0;
-	if ((size_t)(n + m) > sizeof(buf) - 2)
-		m = (int)sizeof(buf) - 2 - n;
-	buf[n + m] = '\n';
-	ssize_t w = write(STDERR_FILENO, buf, (size_t)(n + m + 1));
-	(void)w;
-	errno = saved;
-}
-
-void fs_log(int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (level > fs_cfg.log)
-		return;
-	va_start(ap, fmt);
-	vlog(fmt, ap);
-	va_end(ap);
-}
-
-void fs_say(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(fmt, ap);
-	va_end(ap);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * config.h - FASTSOCKET_* environment variables and the shim's messages.
+ * config.h - FASTSOCKET_* environment variables.
  *
  * The parsers are pure: they take strings and fill structs, so the unit
  * tests call them without LD_PRELOAD. fs_config_load() reads the
@@ -60,9 +60,6 @@ int fs_config_parse(struct fs_config *cfg, const char *mode, const char *ports,
 		    const char *cpus, const char *log, const cpu_set_t *affinity,
 		    char *err, size_t errlen);
 
-/* Read FASTSOCKET_* from the environment into fs_cfg; print the one line
- * on an invalid value. */
-void fs_config_init(void);
 
 static inline bool fs_port_configured(const struct fs_config *cfg,
 				      unsigned int port)
@@ -76,17 +73,5 @@ static inline bool fs_port_configured(const struct fs_config *cfg,
 
 /* "0-3,6": a CPU set in list form, as FASTSOCKET_CPUS takes it. */
 void fs_cpuset_format(const cpu_set_t *set, char *buf, size_t len);
-
-/*
- * Messages: one line on stderr, "fastsocket: " + text, written with a
- * single write(2). fs_log() writes when level <= fs_cfg.log; fs_say()
- * always. Both keep errno.
- */
-void fs_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void fs_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-#define fs_info(...)	do { if (fs_cfg.log >= FS_LOG_INFO) fs_log(FS_LOG_INFO, __VA_ARGS__); } while (0)
-#define fs_debug(...)	do { if (fs_cfg.log >= FS_LOG_DEBUG) fs_log(FS_LOG_DEBUG, __VA_ARGS__); } while (0)
 
 #endif /* FASTSOCKET_CONFIG_H */

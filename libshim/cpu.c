@@ -127,23 +127,30 @@ static void count_sub(struct fs_load *load, int cpu)
 		;
 }
 
+/* Give slot s back if it is held: uncount its CPU, then free it. */
+static void slot_release(struct fs_load *load, struct fs_load_slot *s)
+{
+	int32_t held = FS_SLOT_HELD;
+	int cpu;
+
+	if (!atomic_compare_exchange_strong(&s->state, &held, FS_SLOT_REAPING))
+		return;
+	cpu = atomic_load(&s->cpu);
+	if (cpu >= 0 && cpu < FS_MAX_CPUS)
+		count_sub(load, cpu);
+	atomic_store(&s->state, FS_SLOT_FREE);
+}
+
 void fs_load_reap(struct fs_load *load)
 {
 	for (int i = 0; i < FS_LOAD_SLOTS; i++) {
 		struct fs_load_slot *s = &load->slot[i];
-		int32_t held = 2;
 
-		if (atomic_load(&s->state) != 2)
+		if (atomic_load(&s->state) != FS_SLOT_HELD)
 			continue;
 		if (!thread_gone(atomic_load(&s->pid), atomic_load(&s->tid)))
 			continue;
-		if (!atomic_compare_exchange_strong(&s->state, &held, 3))
-			continue;
-		int cpu = atomic_load(&s->cpu);
-
-		if (cpu >= 0 && cpu < FS_MAX_CPUS)
-			count_sub(load, cpu);
-		atomic_store(&s->state, 0);
+		slot_release(load, s);
 	}
 }
 
@@ -176,14 +183,15 @@ int fs_load_reserve(struct fs_load *load, const cpu_set_t *from, pid_t pid,
 	}
 	for (int i = 0; i < FS_LOAD_SLOTS; i++) {
 		struct fs_load_slot *s = &load->slot[i];
-		int32_t free_state = 0;
+		int32_t free_state = FS_SLOT_FREE;
 
-		if (!atomic_compare_exchange_strong(&s->state, &free_state, 1))
+		if (!atomic_compare_exchange_strong(&s->state, &free_state,
+						    FS_SLOT_WRITING))
 			continue;
 		atomic_store(&s->pid, pid);
 		atomic_store(&s->tid, tid);
 		atomic_store(&s->cpu, cpu);
-		atomic_store(&s->state, 2);
+		atomic_store(&s->state, FS_SLOT_HELD);
 		*slot = i;
 		break;
 	}
@@ -192,17 +200,7 @@ int fs_load_reserve(struct fs_load *load, const cpu_set_t *from, pid_t pid,
 
 void fs_load_release(struct fs_load *load, int slot)
 {
-	int32_t held = 2;
-
 	if (!load || slot < 0 || slot >= FS_LOAD_SLOTS)
 		return;
-	struct fs_load_slot *s = &load->slot[slot];
-
-	if (!atomic_compare_exchange_strong(&s->state, &held, 3))
-		return;
-	int cpu = atomic_load(&s->cpu);
-
-	if (cpu >= 0 && cpu < FS_MAX_CPUS)
-		count_sub(load, cpu);
-	atomic_store(&s->state, 0);
+	slot_release(load, &load->slot[slot]);
 }

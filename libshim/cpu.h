@@ -62,8 +62,15 @@ int fs_cpu_pin(int cpu);
 
 #define FS_LOAD_SLOTS	4096
 
+enum fs_slot_state {
+	FS_SLOT_FREE = 0,
+	FS_SLOT_WRITING = 1,	/* being filled by fs_load_reserve() */
+	FS_SLOT_HELD = 2,	/* a live reservation */
+	FS_SLOT_REAPING = 3,	/* being given back */
+};
+
 struct fs_load_slot {
-	_Atomic int32_t state;	/* 0 free, 1 being written, 2 held, 3 reaping */
+	_Atomic int32_t state;	/* enum fs_slot_state */
 	_Atomic int32_t pid;
 	_Atomic int32_t tid;
 	_Atomic int32_t cpu;

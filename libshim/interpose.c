@@ -2,7 +2,8 @@
 /*
  * interpose.c - the entry points libfastsocket.so puts in front of libc.
  *
- * Each one hands over to the mechanism that owns it (listen.c, mirror.c).
+ * Each one hands over to the mechanism that owns it (bind.c, accept.c,
+ * fdops.c, epoll.c, pollsel.c; shim.h has the layer order).
  * The real functions are resolved once with dlsym(RTLD_NEXT), from the
  * constructor or, for calls made before it ran (other libraries'
  * constructors), on first use through pthread_once. Until the constructor
@@ -25,13 +26,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "listen.h"
-#include "mirror.h"
+#include "accept.h"
+#include "bind.h"
+#include "epoll.h"
+#include "fdops.h"
+#include "init.h"
+#include "park.h"
+#include "pollsel.h"
 #include "real.h"
 
 #define FS_EXPORT __attribute__((visibility("default")))
 
-struct fs_real fs_real;
 
 static pthread_once_t resolved = PTHREAD_ONCE_INIT;
 
@@ -107,13 +112,13 @@ FS_EXPORT int listen(int fd, int backlog)
 FS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	ready();
-	return fs_accept(fd, addr, len, 0, false);
+	return fs_accept(fd, addr, len, 0, fs_real_accept);
 }
 
 FS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	ready();
-	return fs_accept(fd, addr, len, flags, true);
+	return fs_accept(fd, addr, len, flags, fs_real_accept4);
 }
 
 FS_EXPORT int shutdown(int fd, int how)
@@ -139,13 +144,13 @@ FS_EXPORT int dup(int fd)
 FS_EXPORT int dup2(int oldfd, int newfd)
 {
 	ready();
-	return fs_dup3(oldfd, newfd, 0, false);
+	return fs_dup3(oldfd, newfd, 0, fs_real_dup2);
 }
 
 FS_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	ready();
-	return fs_dup3(oldfd, newfd, flags, true);
+	return fs_dup3(oldfd, newfd, flags, fs_real_dup3);
 }
 
 static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd,
@@ -201,10 +206,10 @@ FS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 }
 
 /*
- * The waits themselves pass straight through: first, the shim only parks
- * or closes local listeners that no epoll set reads any more and resumes
- * parked ones read again (fs_local_unwatched()), one relaxed atomic load
- * when there are none.
+ * epoll waits are not changed. Before each one the wait hook lets park.c
+ * act on local listeners that no epoll set reads any more (park or close
+ * them) or that are read again (resume them); with nothing to do it is
+ * one relaxed atomic load. poll and select run it in pollsel.c.
  */
 FS_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
@@ -236,14 +241,14 @@ FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 FS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	ready();
-	return fs_ppoll(fds, n, timeout, NULL, NULL, false);
+	return fs_ppoll(fds, n, timeout, NULL, NULL, fs_real_poll);
 }
 
 FS_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		    const sigset_t *mask)
 {
 	ready();
-	return fs_ppoll(fds, n, 0, ts, mask, true);
+	return fs_ppoll(fds, n, 0, ts, mask, fs_real_ppoll);
 }
 
 /* _FORTIFY_SOURCE builds call these instead of poll and ppoll. */
@@ -255,7 +260,7 @@ FS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout,
 	if (fdslen / sizeof(*fds) < n)
 		__chk_fail();
 	ready();
-	return fs_ppoll(fds, n, timeout, NULL, NULL, false);
+	return fs_ppoll(fds, n, timeout, NULL, NULL, fs_real_poll);
 }
 
 FS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n,
@@ -265,19 +270,19 @@ FS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n,
 	if (fdslen / sizeof(*fds) < n)
 		__chk_fail();
 	ready();
-	return fs_ppoll(fds, n, 0, ts, mask, true);
+	return fs_ppoll(fds, n, 0, ts, mask, fs_real_ppoll);
 }
 
 FS_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x,
 		     struct timeval *tv)
 {
 	ready();
-	return fs_pselect(nfds, r, w, x, tv, NULL, NULL, false);
+	return fs_pselect(nfds, r, w, x, tv, NULL, NULL, fs_real_select);
 }
 
 FS_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x,
 		      const struct timespec *ts, const sigset_t *mask)
 {
 	ready();
-	return fs_pselect(nfds, r, w, x, NULL, ts, mask, true);
+	return fs_pselect(nfds, r, w, x, NULL, ts, mask, fs_real_pselect);
 }

@@ -46,4 +46,72 @@ struct fs_real {
 
 extern struct fs_real fs_real;
 
+/*
+ * One signature per family, so that a caller passes the real function it
+ * stands for (as interpose.c's do_fcntl() does) instead of a flag.
+ */
+typedef int (*fs_accept_fn)(int, struct sockaddr *, socklen_t *, int);
+typedef int (*fs_dup_fn)(int, int, int);
+typedef int (*fs_poll_fn)(struct pollfd *, nfds_t, int,
+			  const struct timespec *, const sigset_t *);
+typedef int (*fs_select_fn)(int, fd_set *, fd_set *, fd_set *,
+			    struct timeval *, const struct timespec *,
+			    const sigset_t *);
+
+static inline int fs_real_accept(int fd, struct sockaddr *addr,
+				 socklen_t *len, int flags)
+{
+	(void)flags;
+	return fs_real.accept(fd, addr, len);
+}
+
+static inline int fs_real_accept4(int fd, struct sockaddr *addr,
+				  socklen_t *len, int flags)
+{
+	return fs_real.accept4(fd, addr, len, flags);
+}
+
+static inline int fs_real_dup2(int oldfd, int newfd, int flags)
+{
+	(void)flags;
+	return fs_real.dup2(oldfd, newfd);
+}
+
+static inline int fs_real_dup3(int oldfd, int newfd, int flags)
+{
+	return fs_real.dup3(oldfd, newfd, flags);
+}
+
+static inline int fs_real_poll(struct pollfd *fds, nfds_t n, int timeout_ms,
+			       const struct timespec *ts, const sigset_t *mask)
+{
+	(void)ts;
+	(void)mask;
+	return fs_real.poll(fds, n, timeout_ms);
+}
+
+static inline int fs_real_ppoll(struct pollfd *fds, nfds_t n, int timeout_ms,
+				const struct timespec *ts, const sigset_t *mask)
+{
+	(void)timeout_ms;
+	return fs_real.ppoll(fds, n, ts, mask);
+}
+
+static inline int fs_real_select(int nfds, fd_set *r, fd_set *w, fd_set *x,
+				 struct timeval *tv, const struct timespec *ts,
+				 const sigset_t *mask)
+{
+	(void)ts;
+	(void)mask;
+	return fs_real.select(nfds, r, w, x, tv);
+}
+
+static inline int fs_real_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x,
+				  struct timeval *tv, const struct timespec *ts,
+				  const sigset_t *mask)
+{
+	(void)tv;
+	return fs_real.pselect(nfds, r, w, x, ts, mask);
+}
+
 #endif /* FASTSOCKET_REAL_H */

@@ -11,10 +11,17 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "listen.h"
+#include "accept.h"
+#include "bind.h"
+#include "fdops.h"
+#include "init.h"
+#include "listener.h"
+#include "local.h"
+#include "park.h"
+#include "shim.h"
+#include "testing.h"
 #include "real.h"
 
-struct fs_real fs_real;
 cpu_set_t t_affinity;
 
 void t_init(void)
@@ -66,7 +73,7 @@ int t_reset(void **state)
 {
 	(void)state;
 	t_init();
-	fs_listen_reset();
+	fs_shim_reset();
 	fs_unwatched_set_grace(FS_UNWATCHED_GRACE_MS);
 	fs_park_set_drain(FS_PARK_DRAIN_MS);
 	sched_setaffinity(0, sizeof(t_affinity), &t_affinity);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "init.h"
 
 static char err[FS_ERR_MAX];
 

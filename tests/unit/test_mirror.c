@@ -21,8 +21,18 @@
 
 #include "config.h"
 #include "fdmap.h"
-#include "listen.h"
+#include "accept.h"
+#include "bind.h"
+#include "fdops.h"
+#include "init.h"
+#include "listener.h"
+#include "local.h"
+#include "park.h"
+#include "shim.h"
+#include "testing.h"
+#include "epoll.h"
 #include "mirror.h"
+#include "pollsel.h"
 #include "real.h"
 
 static int local_fd(int fd)
@@ -110,7 +120,7 @@ static void epoll_add_mirrors(void **state)
 	errno = 0;
 	assert_int_equal(accept4(l, NULL, NULL, SOCK_NONBLOCK), -1);
 	assert_int_equal(errno, EAGAIN);	/* not on the original */
-	a = fs_accept(l, NULL, NULL, 0, false);	/* but accept(l) has it */
+	a = fs_accept(l, NULL, NULL, 0, fs_real_accept);	/* but accept(l) has it */
 	assert_true(a >= 0);
 	close(a);
 	close(c);
@@ -134,7 +144,7 @@ static void epoll_mod_and_del(void **state)
 	assert_int_equal(epoll_wait(ep, got, 4, 5000), 1);
 	assert_int_equal(got[0].data.u64, 2);
 	assert_int_equal(got[0].events & EPOLLIN, EPOLLIN);
-	a = fs_accept(l, NULL, NULL, 0, false);
+	a = fs_accept(l, NULL, NULL, 0, fs_real_accept);
 	assert_true(a >= 0);
 	close(a);
 	close(c);
@@ -147,7 +157,7 @@ static void epoll_mod_and_del(void **state)
 	assert_int_equal(epoll_wait(ep, got, 4, 200), 0);
 	a = -1;
 	for (int i = 0; i < 200 && a < 0; i++) {
-		a = fs_accept(l, NULL, NULL, 0, false);
+		a = fs_accept(l, NULL, NULL, 0, fs_real_accept);
 		if (a < 0)
 			usleep(5000);
 	}
@@ -208,10 +218,10 @@ static void epoll_unwatched_local_closed(void **state)
 	fs_unwatched_set_grace(60000);
 	ev.events = EPOLLOUT;
 	assert_int_equal(fs_epoll_ctl(ep2, EPOLL_CTL_MOD, l, &ev), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_true(t_fd_open(lfd));
 	fs_unwatched_set_grace(0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_false(t_fd_open(lfd));
 	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
 	assert_true(fs_mirror_lookup(ep2, l, NULL, &local, NULL));
@@ -240,7 +250,7 @@ static void epoll_unwatched_local_closed(void **state)
 	c = t_connect(AF_INET, port);
 	assert_int_equal(epoll_wait(ep, got, 2, 5000), 1);
 	assert_int_equal(got[0].data.u64, 5);
-	a = fs_accept(l, NULL, NULL, 0, false);
+	a = fs_accept(l, NULL, NULL, 0, fs_real_accept);
 	assert_true(a >= 0);
 	close(a);
 	close(c);
@@ -266,14 +276,14 @@ static void epoll_pending_until_spawn(void **state)
 	assert_int_equal(local, -1);	/* pending */
 	assert_int_equal(fs_listen(l, 16), 0);
 	errno = 0;
-	assert_int_equal(fs_accept(l, NULL, NULL, 0, false), -1);	/* the first wait */
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept), -1);	/* the first wait */
 	assert_int_equal(errno, EAGAIN);
 	assert_true(fs_mirror_lookup(ep, l, NULL, &local, NULL));
 	assert_true(local >= 0);
 	c = t_connect(AF_INET, port);
 	assert_int_equal(epoll_wait(ep, got, 2, 5000), 1);
 	assert_int_equal(got[0].data.u64, 7);
-	a = fs_accept(l, NULL, NULL, 0, false);
+	a = fs_accept(l, NULL, NULL, 0, fs_real_accept);
 	assert_true(a >= 0);
 	close(a);
 	close(c);
@@ -346,22 +356,22 @@ static void poll_reports_local_as_listener(void **state)
 	fds[0] = (struct pollfd){ .fd = p[0], .events = POLLIN };
 	fds[1] = (struct pollfd){ .fd = l, .events = POLLIN };
 	fds[2] = (struct pollfd){ .fd = -1, .events = POLLIN, .revents = 0x5a5a };
-	assert_int_equal(fs_ppoll(fds, 2, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(fds, 2, 0, NULL, NULL, fs_real_poll), 0);
 	assert_true(local_fd(l) >= 0);	/* the poll was the first wait */
 	c = t_connect(AF_INET, port);
-	assert_int_equal(fs_ppoll(fds, 2, 5000, NULL, NULL, false), 1);
+	assert_int_equal(fs_ppoll(fds, 2, 5000, NULL, NULL, fs_real_poll), 1);
 	assert_int_equal(fds[0].revents, 0);
 	assert_int_equal(fds[1].revents, POLLIN);
 	assert_int_equal(fds[2].revents, 0x5a5a);	/* past n: untouched */
 	struct timespec ts = { 5, 0 };
 	fds[1].revents = 0;
-	assert_int_equal(fs_ppoll(fds, 2, 0, &ts, NULL, true), 1);
+	assert_int_equal(fs_ppoll(fds, 2, 0, &ts, NULL, fs_real_ppoll), 1);
 	assert_int_equal(fds[1].revents, POLLIN);
-	a = fs_accept(l, NULL, NULL, 0, false);
+	a = fs_accept(l, NULL, NULL, 0, fs_real_accept);
 	assert_true(a >= 0);
 	close(a);
 	close(c);
-	assert_int_equal(fs_ppoll(fds, 2, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(fds, 2, 0, NULL, NULL, fs_real_poll), 0);
 	close(p[0]);
 	close(p[1]);
 	fs_close(l);
@@ -376,17 +386,17 @@ static void select_reports_local_as_listener(void **state)
 	(void)state;
 	FD_ZERO(&r);
 	FD_SET(l, &r);
-	assert_int_equal(fs_pselect(l + 1, &r, NULL, NULL, &tv, NULL, NULL, false), 0);
+	assert_int_equal(fs_pselect(l + 1, &r, NULL, NULL, &tv, NULL, NULL, fs_real_select), 0);
 	lfd = local_fd(l);
 	assert_true(lfd >= 0);
 	c = t_connect(AF_INET, port);
 	FD_ZERO(&r);
 	FD_SET(l, &r);
 	tv.tv_sec = 5;
-	assert_int_equal(fs_pselect(l + 1, &r, NULL, NULL, &tv, NULL, NULL, false), 1);
+	assert_int_equal(fs_pselect(l + 1, &r, NULL, NULL, &tv, NULL, NULL, fs_real_select), 1);
 	assert_true(FD_ISSET(l, &r));
 	assert_false(FD_ISSET(lfd, &r));
-	a = fs_accept(l, NULL, NULL, 0, false);
+	a = fs_accept(l, NULL, NULL, 0, fs_real_accept);
 	assert_true(a >= 0);
 	close(a);
 	close(c);
@@ -426,9 +436,9 @@ static void run_fake(int l, int lq, int oq)
 	fake_lq = lq;
 	fake_oq = oq;
 	for (int i = 0; i < lq + oq; i++)
-		assert_int_equal(fs_accept(l, NULL, NULL, 0, true), 1000);
+		assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
 	errno = 0;
-	assert_int_equal(fs_accept(l, NULL, NULL, 0, true), -1);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), -1);
 	assert_int_equal(errno, EAGAIN);
 }
 
@@ -488,7 +498,7 @@ static void accept_blocking(void **state)
 	assert_true(local_fd(l) >= 0);
 	w.port = port;
 	assert_int_equal(pthread_create(&t, NULL, connect_later, &w), 0);
-	a = fs_accept(l, NULL, NULL, 0, false);
+	a = fs_accept(l, NULL, NULL, 0, fs_real_accept);
 	assert_true(a >= 0);
 	close(a);
 	pthread_join(t, NULL);
@@ -497,7 +507,7 @@ static void accept_blocking(void **state)
 	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	errno = 0;
-	assert_int_equal(fs_accept(l, NULL, NULL, 0, false), -1);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept), -1);
 	assert_int_equal(errno, EAGAIN);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_true(t1.tv_sec - t0.tv_sec < 5);

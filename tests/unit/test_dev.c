@@ -22,11 +22,22 @@
 #include "config.h"
 #include "cpu.h"
 #include "fdmap.h"
-#include "kmod.h"
-#include "listen.h"
+#include "dev.h"
+#include "accept.h"
+#include "bind.h"
+#include "fdops.h"
+#include "init.h"
+#include "listener.h"
+#include "local.h"
+#include "mode.h"
+#include "park.h"
+#include "shim.h"
+#include "testing.h"
+#include "epoll.h"
 #include "mirror.h"
+#include "pollsel.h"
 #include "real.h"
-#include "user.h"
+#include "sibling.h"
 
 static struct {
 	int opens, spawns, infos, registers;
@@ -84,6 +95,11 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 
 		fake.spawns++;
 		fake.last_cpu = s->cpu;
+		if (s->cpu == FASTSOCKET_CPU_AUTO &&
+		    fake.info.enable_listen_spawn != FASTSOCKET_SPAWN_AUTO) {
+			errno = EINVAL;	/* the module picks only in mode 2 */
+			return -1;
+		}
 		if (fake.spawn_errno) {
 			errno = fake.spawn_errno;
 			return -1;
@@ -126,7 +142,7 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 			s->cpu = cpu;
 			return 0;
 		}
-		if (fs_user_spawn(s->fd, cpu, 16, &lfd, why, sizeof(why)) < 0) {
+		if (fs_sibling_spawn(s->fd, cpu, 16, &lfd, why, sizeof(why)) < 0) {
 			errno = EADDRINUSE;
 			return -1;
 		}
@@ -182,8 +198,8 @@ static int setup(void **state)
 			     FASTSOCKET_FEAT_STEER_IPV6 | FASTSOCKET_FEAT_REGISTER;
 	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_AUTO;
 	fake.info.nr_cpu_ids = 2;
-	fs_kmod_dev.open = fake_open;
-	fs_kmod_dev.ioctl = fake_ioctl;
+	fs_dev_ops.open = fake_open;
+	fs_dev_ops.ioctl = fake_ioctl;
 	/* FASTSOCKET_MODE unset: the module's parameter decides. */
 	char err[FS_ERR_MAX];
 
@@ -301,7 +317,7 @@ static void spawn_auto_spreads_workers(void **state)
 	first = loc->cpu;
 	fs_unwatched_set_grace(0);
 	assert_true(fs_lock());
-	fs_local_unwatched((int)(loc - fs_locals));
+	fs_park_unwatched(fs_local_index(loc));
 	fs_unlock();
 	fs_reap_unwatched();	/* closed: the module no longer counts it */
 	assert_true(atomic_load(&loc->fd) < 0);
@@ -417,8 +433,8 @@ static void per_worker_register_refused(void **state)
 	fs_close(s1);
 	fs_close(s2);
 
-	fs_listen_reset();
-	fs_kmod_reset();
+	fs_shim_reset();
+	fs_dev_reset();
 	fake.info.features &= ~FASTSOCKET_FEAT_REGISTER;
 	fake.registers = 0;
 	per_worker_pair(&s1, &s2);
@@ -461,20 +477,20 @@ static void unwatched_local_parked(void **state)
 
 	/* Out of the epoll set: parked at the next wait, still open. */
 	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_int_equal(fake.parks, 1);
 	assert_true(loc->parked);
 	assert_true(t_fd_open(lfd));
 	assert_true(atomic_load(&fs_unwatched_n) > 0);
 
 	/* Nothing queued after the drain time: stays parked and open. */
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_true(loc->parked);
 	assert_true(t_fd_open(lfd));
 
 	/* Read again: resumed at the next wait. */
 	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_int_equal(fake.resumes, 1);
 	assert_false(loc->parked);
 	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
@@ -482,12 +498,12 @@ static void unwatched_local_parked(void **state)
 
 	/* Parked again, and a connection waits on it: closed. */
 	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_int_equal(fake.parks, 2);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, false), 0);
+	assert_int_equal(fs_ppoll(&none, 1, 0, NULL, NULL, fs_real_poll), 0);
 	assert_false(t_fd_open(lfd));
 	assert_false(loc->parked);
 	assert_int_equal(atomic_load(&fs_unwatched_n), 0);
@@ -502,7 +518,7 @@ static void spawn_error_falls_back(void **state)
 	struct fs_local *loc;
 
 	(void)state;
-	fake.spawn_errno = EOPNOTSUPP;
+	fake.spawn_errno = ENOMEM;
 	l = t_listener(AF_INET, true, &port);
 	loc = local_of(l);
 	assert_non_null(loc);
@@ -567,6 +583,143 @@ static void device_fd_closed_by_app(void **state)
 	fs_close(l);
 }
 
+/* stderr into a temporary file, with FASTSOCKET_LOG=info. */
+static int log_start(int *saved)
+{
+	char path[] = "/tmp/fs-test-log-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	*saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	fs_cfg.log = FS_LOG_INFO;
+	return fd;
+}
+
+/* Back to the real stderr; how many logged lines contain what. */
+static int log_count(int fd, int saved, const char *what)
+{
+	char buf[8192];
+	ssize_t n;
+	int count = 0;
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	for (char *p = buf; (p = strstr(p, what)); p += strlen(what))
+		count++;
+	return count;
+}
+
+static void *other_worker(void *arg)
+{
+	int *fd = arg;
+
+	sched_setaffinity(0, sizeof(t_affinity), &t_affinity);
+	*fd = local_of(*fd) ? 1 : 0;
+	return NULL;
+}
+
+/*
+ * EOPNOTSUPP while the module spawns (enable_listen_spawn != 0): the
+ * listener carries something the module will not copy (a socket filter,
+ * IPsec policy, TCP-MD5 keys, a ULP), and a sibling would lack it too.
+ * The listener passes through: no sibling, no pin, for any worker, and
+ * one line says why.
+ */
+static void spawn_refused_passes_through(void **state)
+{
+	int port, l, logfd, saved, other;
+	cpu_set_t now;
+	pthread_t t;
+
+	(void)state;
+	fake.spawn_errno = EOPNOTSUPP;
+	l = t_listener(AF_INET, true, &port);
+	logfd = log_start(&saved);
+	assert_null(local_of(l));
+	assert_null(local_of(l));		/* this worker: decided */
+	other = l;
+	assert_int_equal(pthread_create(&t, NULL, other_worker, &other), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(other, 0);		/* another worker: too */
+	assert_int_equal(log_count(logfd, saved, "no userspace fallback"), 1);
+	assert_int_equal(fake.spawns, 1);	/* asked once, for the listener */
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_true(CPU_EQUAL(&now, &t_affinity));	/* not pinned */
+	assert_int_equal(fs_listener_known(fs_fdmap_get(l))->nospawn, false);
+	fs_close(l);
+}
+
+/* EOPNOTSUPP from a module whose enable_listen_spawn is 0 (now: it is
+ * read again on the error) still means the fallback. */
+static void spawn_off_falls_back(void **state)
+{
+	struct fs_local *loc;
+	int port, l;
+
+	(void)state;
+	fake.spawn_errno = EOPNOTSUPP;
+	l = t_listener(AF_INET, true, &port);	/* mode 2 from INFO */
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_OFF;
+	loc = local_of(l);
+	assert_non_null(loc);
+	assert_false(loc->kmod);		/* a sibling */
+	assert_int_equal(fake.spawns, 2);	/* AUTO: EINVAL; the CPU */
+	fs_close(l);
+}
+
+/*
+ * EBUSY: the CPU's slot belongs to another reuseport group or to a
+ * registered socket. The worker passes through: no sibling, no pin, one
+ * line per listener.
+ */
+static void spawn_busy_passes_through(void **state)
+{
+	int port, l, logfd, saved;
+	cpu_set_t now;
+
+	(void)state;
+	fake.spawn_errno = EBUSY;
+	l = t_listener(AF_INET, true, &port);
+	logfd = log_start(&saved);
+	assert_null(local_of(l));
+	assert_null(local_of(l));
+	assert_int_equal(log_count(logfd, saved, "no userspace fallback"), 1);
+	assert_int_equal(fake.spawns, 1);
+	assert_int_equal(fake.last_cpu, FASTSOCKET_CPU_AUTO);
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_true(CPU_EQUAL(&now, &t_affinity));	/* narrowing undone */
+	fs_close(l);
+}
+
+/*
+ * The same when the shim pinned the worker before asking (a module with
+ * enable_listen_spawn 1, FASTSOCKET_MODE=2): the pin is undone.
+ */
+static void spawn_busy_after_pin_unpins(void **state)
+{
+	char err[FS_ERR_MAX];
+	cpu_set_t now;
+	int port, l;
+
+	(void)state;
+	fake.info.enable_listen_spawn = FASTSOCKET_SPAWN_APP_PINS;
+	fs_config_parse(&fs_cfg, "2", NULL, NULL, getenv("T_LOG"), &t_affinity,
+			err, sizeof(err));
+	fake.spawn_errno = EBUSY;
+	l = t_listener(AF_INET, true, &port);
+	assert_null(local_of(l));
+	assert_int_equal(fake.spawns, 2);	/* AUTO (EINVAL), then the CPU */
+	assert_true(fake.last_cpu >= 0);	/* the shim had pinned it */
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_true(CPU_EQUAL(&now, &t_affinity));
+	fs_close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,8 +737,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_spawn_feature, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(device_fd_closed_by_app, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_refused_passes_through, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_off_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_busy_passes_through, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_busy_after_pin_unpins, setup, teardown),
 	};
 
 	t_init();
-	return cmocka_run_group_tests_name("kmod", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("dev", tests, NULL, NULL);
 }

@@ -21,10 +21,18 @@
 
 #include "config.h"
 #include "fdmap.h"
-#include "kmod.h"
-#include "listen.h"
+#include "dev.h"
+#include "accept.h"
+#include "bind.h"
+#include "fdops.h"
+#include "init.h"
+#include "listener.h"
+#include "local.h"
+#include "park.h"
+#include "shim.h"
+#include "testing.h"
 #include "real.h"
-#include "user.h"
+#include "sibling.h"
 
 #ifndef SO_INCOMING_CPU
 #define SO_INCOMING_CPU 49
@@ -105,7 +113,7 @@ static void sibling_has_everything(void **state)
 	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(s, 64), 0);
 
-	assert_int_equal(fs_user_spawn(s, cpu, 64, &lfd, why, sizeof(why)), 0);
+	assert_int_equal(fs_sibling_spawn(s, cpu, 64, &lfd, why, sizeof(why)), 0);
 	assert_true(lfd >= 0);
 
 	/* Its own: the CPU, and a non-blocking close-on-exec fd. */
@@ -173,7 +181,7 @@ static void sibling_copies_filter(void **state)
 				    sizeof(prog)), 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(s, 8), 0);
-	assert_int_equal(fs_user_spawn(s, first_cpu(), 8, &lfd, why, sizeof(why)), 0);
+	assert_int_equal(fs_sibling_spawn(s, first_cpu(), 8, &lfd, why, sizeof(why)), 0);
 	assert_int_equal(getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n), 0);
 	assert_int_equal(n, 1);
 	close(lfd);
@@ -192,7 +200,7 @@ static void sibling_needs_reuseport(void **state)
 	a.sin_port = htons((uint16_t)t_free_port(AF_INET));
 	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(s, 8), 0);
-	assert_int_equal(fs_user_spawn(s, 0, 8, &lfd, why, sizeof(why)), -EADDRINUSE);
+	assert_int_equal(fs_sibling_spawn(s, 0, 8, &lfd, why, sizeof(why)), -EADDRINUSE);
 	assert_int_equal(lfd, -1);
 	assert_non_null(strstr(why, "bind: Address already in use"));
 	close(s);
@@ -218,7 +226,7 @@ static int child_after_drop(int port, int expect_err, const char *hint)
 		return 10;
 	if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
 		return 11;
-	rc = fs_user_spawn(s, first_cpu(), 8, &lfd, why, sizeof(why));
+	rc = fs_sibling_spawn(s, first_cpu(), 8, &lfd, why, sizeof(why));
 	if (rc != -expect_err)
 		return 12;
 	if (!strstr(why, hint))
@@ -246,7 +254,7 @@ static int child_after_drop(int port, int expect_err, const char *hint)
 		return 16;
 	/* Plain accept still works: pass-through. */
 	errno = 0;
-	if (fs_accept(s, NULL, NULL, 0, false) != -1 || errno != EAGAIN)
+	if (fs_accept(s, NULL, NULL, 0, fs_real_accept) != -1 || errno != EAGAIN)
 		return 17;
 	return 0;
 }
@@ -306,12 +314,14 @@ static void no_module_here(void **state)
 		skip();	/* the module is loaded: tests/vm covers that path */
 		return;
 	}
-	fs_kmod_reset();
-	assert_false(fs_kmod_probe(&info));
+	fs_dev_reset();
+	assert_true(fs_lock());		/* the device client's callers hold it */
+	assert_false(fs_dev_probe(&info));
 	int lfd = -1, cpu = -1;
 
-	assert_int_equal(fs_kmod_spawn(0, 0, &lfd, &cpu), -ENODEV);
-	fs_kmod_reset();
+	assert_int_equal(fs_dev_spawn(0, 0, &lfd, &cpu), -ENODEV);
+	fs_unlock();
+	fs_dev_reset();
 }
 
 int main(void)
@@ -326,5 +336,5 @@ int main(void)
 	};
 
 	t_init();
-	return cmocka_run_group_tests_name("user", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("sibling", tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * user.c - userspace fallback: CPU-local sibling sockets.
+ * sibling.c - userspace fallback: CPU-local sibling sockets.
  */
-#include "user.h"
+#include "sibling.h"
 
 #include <errno.h>
 #include <linux/filter.h>
@@ -171,7 +171,7 @@ static int copy_filter(int src, int dst, char *why, size_t whylen)
 	return rc;
 }
 
-int fs_user_copy_options(int src, int dst, int family, char *why,
+int fs_sibling_copy_options(int src, int dst, int family, char *why,
 			 size_t whylen)
 {
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
@@ -199,7 +199,7 @@ static const char *bind_hint(int err)
 	}
 }
 
-int fs_user_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
+int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 		  size_t whylen)
 {
 	struct sockaddr_storage ss;
@@ -229,7 +229,7 @@ int fs_user_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 		snprintf(why, whylen, "SO_INCOMING_CPU: %s", strerror(errno));
 		goto fail;
 	}
-	rc = fs_user_copy_options(lfd, s, ss.ss_family, why, whylen);
+	rc = fs_sibling_copy_options(lfd, s, ss.ss_family, why, whylen);
 	if (rc < 0)
 		goto fail;
 	if (fs_real.bind(s, (struct sockaddr *)&ss, sslen) < 0) {

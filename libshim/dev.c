@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * kmod.c - the module path.
+ * dev.c - the module path: the /dev/fastsocket client.
  */
-#include "kmod.h"
+#include "dev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "fdmap.h"
 #include "real.h"
+#include "shim.h"
+#include "testing.h"
 
 static int dev_open(const char *path, int flags)
 {
@@ -25,7 +28,7 @@ static int dev_ioctl(int fd, unsigned long request, void *arg)
 	return ioctl(fd, request, arg);
 }
 
-struct fs_kmod_dev fs_kmod_dev = { dev_open, dev_ioctl };
+struct fs_dev_ops fs_dev_ops = { dev_open, dev_ioctl };
 
 static int probed;		/* 0 not yet, 1 usable, -1 not usable */
 static struct fastsocket_info cached;
@@ -33,7 +36,7 @@ static _Atomic int dev_fd = -1;
 
 static int open_dev(void)
 {
-	int fd = fs_kmod_dev.open(FASTSOCKET_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	int fd = fs_dev_ops.open(FASTSOCKET_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
@@ -45,11 +48,12 @@ static int open_dev(void)
 	return fd;
 }
 
-bool fs_kmod_probe(struct fastsocket_info *info)
+bool fs_dev_probe(struct fastsocket_info *info)
 {
 	struct fastsocket_info in;
 	int fd;
 
+	fs_assert_locked();
 	if (probed) {
 		if (probed > 0 && info)
 			*info = cached;
@@ -67,7 +71,7 @@ bool fs_kmod_probe(struct fastsocket_info *info)
 		return false;
 	}
 	memset(&in, 0, sizeof(in));
-	if (fs_kmod_dev.ioctl(fd, FASTSOCKET_IOC_INFO, &in) < 0) {
+	if (fs_dev_ops.ioctl(fd, FASTSOCKET_IOC_INFO, &in) < 0) {
 		fs_info("%s: FASTSOCKET_IOC_INFO: %s; using the userspace fallback",
 			FASTSOCKET_DEVICE_PATH, strerror(errno));
 		goto unusable;
@@ -106,6 +110,7 @@ static int module_ioctl(unsigned int feature, unsigned long req, void *arg)
 {
 	int dev;
 
+	fs_assert_locked();
 	if (probed <= 0)
 		return -ENODEV;
 	if (feature && !(cached.features & feature))
@@ -116,10 +121,10 @@ static int module_ioctl(unsigned int feature, unsigned long req, void *arg)
 		if (dev < 0)
 			return dev;
 	}
-	return fs_kmod_dev.ioctl(dev, req, arg) < 0 ? -errno : 0;
+	return fs_dev_ops.ioctl(dev, req, arg) < 0 ? -errno : 0;
 }
 
-int fs_kmod_spawn(int fd, int cpu, int *local_fd, int *out_cpu)
+int fs_dev_spawn(int fd, int cpu, int *local_fd, int *out_cpu)
 {
 	struct fastsocket_spawn req = { .fd = fd, .cpu = cpu };
 	int rc = module_ioctl(0, FASTSOCKET_IOC_SPAWN, &req);
@@ -131,7 +136,19 @@ int fs_kmod_spawn(int fd, int cpu, int *local_fd, int *out_cpu)
 	return rc;
 }
 
-int fs_kmod_register(int fd, int cpu)
+int fs_dev_info(struct fastsocket_info *info)
+{
+	struct fastsocket_info in;
+	int rc;
+
+	memset(&in, 0, sizeof(in));
+	rc = module_ioctl(0, FASTSOCKET_IOC_INFO, &in);
+	if (rc == 0)
+		*info = in;
+	return rc;
+}
+
+int fs_dev_register(int fd, int cpu)
 {
 	struct fastsocket_register req = { .fd = fd, .cpu = cpu };
 
@@ -139,7 +156,7 @@ int fs_kmod_register(int fd, int cpu)
 			    &req);
 }
 
-int fs_kmod_park(int local_fd, bool park)
+int fs_dev_park(int local_fd, bool park)
 {
 	struct fastsocket_park req = {
 		.fd = local_fd,
@@ -149,14 +166,14 @@ int fs_kmod_park(int local_fd, bool park)
 	return module_ioctl(FASTSOCKET_FEAT_PARK, FASTSOCKET_IOC_PARK, &req);
 }
 
-void fs_kmod_fd_gone(int fd)
+void fs_dev_fd_gone(int fd)
 {
 	int expect = fd;
 
 	atomic_compare_exchange_strong(&dev_fd, &expect, -1);
 }
 
-void fs_kmod_reset(void)
+void fs_dev_reset(void)
 {
 	int fd = atomic_exchange(&dev_fd, -1);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * user.h - the userspace fallback: a CPU-local listener made without the
+ * sibling.h - the userspace fallback: a CPU-local listener made without the
  * module.
  *
  * A sibling of the listening socket: a new TCP socket with SO_REUSEPORT
@@ -11,8 +11,8 @@
  * backported to Debian's 6.1) then hand it the connections whose SYN was
  * processed on that CPU.
  */
-#ifndef FASTSOCKET_USER_H
-#define FASTSOCKET_USER_H
+#ifndef FASTSOCKET_SIBLING_H
+#define FASTSOCKET_SIBLING_H
 
 #include <stddef.h>
 
@@ -21,7 +21,7 @@
  * non-blocking, close-on-exec fd in *local_fd, or a negative errno and a
  * human explanation in why[whylen].
  */
-int fs_user_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
+int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 		  size_t whylen);
 
 /*
@@ -29,7 +29,7 @@ int fs_user_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
  * family). 0, or a negative errno with why filled when an option src has
  * changed from its default cannot be given to dst.
  */
-int fs_user_copy_options(int src, int dst, int family, char *why,
+int fs_sibling_copy_options(int src, int dst, int family, char *why,
 			 size_t whylen);
 
-#endif /* FASTSOCKET_USER_H */
+#endif /* FASTSOCKET_SIBLING_H */

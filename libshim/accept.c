@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * accept.c - accept on a managed listening fd: the worker's local
+ * listener and the original in turn.
+ */
+#include "accept.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fdmap.h"
+#include "local.h"
+#include "log.h"
+#include "shim.h"
+
+/* The listening socket's SO_RCVTIMEO in ms, or -1 for none. */
+static int rcvtimeo_ms(int fd)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t len = sizeof(tv);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+}
+
+static bool again(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/*
+ * Accept on listening fd for a worker with local listener loc: the local
+ * listener and the original in turn, both without blocking. Which goes
+ * first alternates from call to call (loc->flip): always local-first
+ * would leave connections on the original, shared queue (the kernel puts
+ * some there: CPUs without a worker, TIME_WAIT reuse) waiting while the
+ * local one is busy; always original-first the reverse. The original is
+ * tried without blocking only if the application's fd is non-blocking
+ * (its flags are read once per call). Both empty: EAGAIN for a
+ * non-blocking fd; for a blocking one, poll both until SO_RCVTIMEO's
+ * deadline (computed once, so signals and spurious wake-ups do not extend
+ * it) and go round again; if only the original is ready, do the
+ * application's blocking accept on it. A local listener that is no
+ * longer the shim's (EBADF and kin) hands over to the original.
+ */
+static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
+		       socklen_t *alen, int flags)
+{
+	int nonblock = -1, timeout = -2;
+	int64_t deadline = 0;
+
+	for (;;) {
+		int lfd = atomic_load_explicit(&loc->fd, memory_order_acquire);
+		bool local_first = (loc->flip++ & 1) == 0;
+
+		if (lfd < 0)
+			return fs_real.accept4(fd, addr, alen, flags);
+		for (int step = 0; step < 2; step++) {
+			int r;
+
+			if ((step == 0) == local_first) {
+				r = fs_real.accept4(lfd, addr, alen, flags);
+				if (r >= 0)
+					return r;
+				if (again(errno))
+					continue;
+				if (errno == EBADF || errno == ENOTSOCK ||
+				    errno == EINVAL) {
+					/* Not ours any more: use the original. */
+					fs_debug("local listener fd %d: %s", lfd,
+						 strerror(errno));
+					return fs_real.accept4(fd, addr, alen,
+							       flags);
+				}
+				return -1;
+			}
+			if (nonblock < 0) {
+				int fl = fs_real.fcntl(fd, F_GETFL);
+
+				if (fl < 0)
+					return -1;
+				nonblock = (fl & O_NONBLOCK) != 0;
+			}
+			if (!nonblock)
+				continue;
+			r = fs_real.accept4(fd, addr, alen, flags);
+			if (r >= 0 || !again(errno))
+				return r;
+		}
+		if (nonblock) {
+			errno = EAGAIN;
+			return -1;
+		}
+
+		struct pollfd p[2] = {
+			{ .fd = lfd, .events = POLLIN },
+			{ .fd = fd, .events = POLLIN },
+		};
+		int wait = -1, n;
+
+		if (timeout == -2) {
+			timeout = rcvtimeo_ms(fd);
+			if (timeout >= 0)
+				deadline = fs_now_ms() + timeout;
+		}
+		if (timeout >= 0) {
+			int64_t left = deadline - fs_now_ms();
+
+			wait = left > 0 ? (int)left : 0;
+		}
+		n = fs_real.poll(p, 2, wait);
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (p[1].revents && !(p[0].revents & POLLIN))
+			return fs_real.accept4(fd, addr, alen, flags);
+	}
+}
+
+int fs_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags,
+	      fs_accept_fn real)
+{
+	fs_ent e = fs_fdmap_get(fd);
+	struct fs_local *loc = NULL;
+	int r;
+
+	if (fs_ent_kind(e) == FS_K_LISTEN)
+		loc = fs_wait_local(e, fd);
+	if (loc)
+		r = accept_both(fd, loc, addr, alen, flags);
+	else
+		r = real(fd, addr, alen, flags);
+	if (r >= 0)
+		fs_forget_stale(r);
+	return r;
+}

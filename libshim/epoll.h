@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * epoll.h - epoll_ctl of a listening fd is repeated for the caller's
+ * local listener with the same events (EPOLLEXCLUSIVE, EPOLLET,
+ * EPOLLONESHOT included) and the same epoll_data, so an event on the
+ * local listener reaches the application as an event on its listening
+ * fd; epoll_wait itself is not changed. The records are mirror.h's.
+ */
+#ifndef FASTSOCKET_EPOLL_H
+#define FASTSOCKET_EPOLL_H
+
+#include <stdbool.h>
+#include <sys/epoll.h>
+
+enum fs_mirror_act {
+	FS_MIRROR_NONE,
+	FS_MIRROR_ADD,		/* add the caller's local listener */
+	FS_MIRROR_MOD,		/* modify the record's local listener */
+	FS_MIRROR_DEL,		/* remove the record's local listener */
+};
+
+enum fs_mirror_rec {
+	FS_REC_KEEP,
+	FS_REC_SET,		/* (re)create: owner = caller, events = new */
+	FS_REC_UPDATE,		/* events = new */
+	FS_REC_DROP,
+};
+
+struct fs_mirror_step {
+	bool undo;		/* first remove the old record's local listener */
+	int act;		/* enum fs_mirror_act */
+	int rec;		/* enum fs_mirror_rec */
+};
+
+/*
+ * The pure decision: the application's epoll_ctl(op) on a listening fd
+ * succeeded; what happens to the local listener and to the record?
+ * have_rec:		a record for this (epoll, fd) exists
+ * rec_mirrored:	it has a local listener in the epoll set
+ * rec_is_caller:	the caller owns it
+ * caller_local:	the caller has a live local listener
+ */
+void fs_mirror_decide(int op, bool have_rec, bool rec_mirrored,
+		      bool rec_is_caller, bool caller_local,
+		      struct fs_mirror_step *step);
+
+/* Intercepted entry point. */
+int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+
+#endif /* FASTSOCKET_EPOLL_H */

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fdops.h - close, dup and friends: the shim's per-fd state follows.
+ */
+#ifndef FASTSOCKET_FDOPS_H
+#define FASTSOCKET_FDOPS_H
+
+#include "real.h"
+
+int fs_close(int fd);
+int fs_dup(int fd);
+/* real: fs_real_dup2 or fs_real_dup3 (real.h). */
+int fs_dup3(int oldfd, int newfd, int flags, fs_dup_fn real);
+int fs_fcntl_dupfd(int fd, int cmd, int minfd);
+int fs_close_range(unsigned int lo, unsigned int hi, int flags);
+void fs_closefrom(int lo);
+
+#endif /* FASTSOCKET_FDOPS_H */

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * shim.c - the lock, the per-thread state and the process identity.
+ */
+#include "shim.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+
+__thread struct fs_thread fs_self __attribute__((tls_model("initial-exec"))) = {
+	.cpu = -1,
+	.load_slot = -1,
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic pid_t lock_owner;
+static pid_t state_pid;			/* the process the state is of */
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+
+pid_t fs_tid(void)
+{
+	if (!fs_self.tid)
+		fs_self.tid = (pid_t)syscall(SYS_gettid);
+	return fs_self.tid;
+}
+
+bool fs_same_process(void)
+{
+	return state_pid == 0 || getpid() == state_pid;
+}
+
+void fs_own_process(void)
+{
+	state_pid = getpid();
+}
+
+bool fs_lock(void)
+{
+	pid_t me = fs_tid();
+
+	if (atomic_load(&lock_owner) == me)
+		return false;
+	pthread_mutex_lock(&lock);
+	atomic_store(&lock_owner, me);
+	return true;
+}
+
+void fs_unlock(void)
+{
+	atomic_store(&lock_owner, 0);
+	pthread_mutex_unlock(&lock);
+}
+
+void fs_lock_fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	atomic_store(&lock_owner, 0);
+	fs_self.tid = (pid_t)syscall(SYS_gettid);
+}
+
+#ifdef FS_TESTING
+void fs_assert_locked_in(const char *func)
+{
+	if (atomic_load(&lock_owner) == fs_tid())
+		return;
+	fs_say("%s: called without the shim's lock", func);
+	abort();
+}
+#endif
+
+void fs_thread_exit_init(void (*on_exit)(void *))
+{
+	exit_key_ok = pthread_key_create(&exit_key, on_exit) == 0;
+}
+
+void fs_thread_arm_exit(void)
+{
+	if (fs_self.exit_armed || !exit_key_ok)
+		return;
+	if (pthread_setspecific(exit_key, (void *)1) == 0)
+		fs_self.exit_armed = true;
+}

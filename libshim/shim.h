@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * shim.h - the shim's core: its lock, the per-thread state, the process
+ * the state belongs to, one clock. Every other file may use it.
+ *
+ * Layers, top to bottom. A file calls only into files below it, never
+ * back up (tools/check-layers fails on a cycle; run it with
+ * "make -C libshim check-layers"):
+ *
+ *   interpose.c    the exported entry points, the wait hook
+ *   init.c         constructor, FASTSOCKET_* reading, fork, thread exit
+ *   bind.c accept.c fdops.c epoll.c pollsel.c
+ *                  one mechanism per family of entry points
+ *   park.c         unwatched -> park -> drain -> close policy
+ *   local.c        local-listener table, spawn on first wait, what an fd
+ *                  that stops naming something takes with it
+ *   place.c        placing a worker; module copy, sibling or own socket
+ *   mode.c         the effective FASTSOCKET_MODE, the module probe
+ *   listener.c mirror.c
+ *                  listener table; epoll mirror records
+ *   dev.c sibling.c cpu.c
+ *                  /dev/fastsocket client; sibling sockets; CPU choice
+ *   shim.c         this file's lock, thread state and process identity
+ *   fdmap.c log.c config.c
+ *                  per-fd words; messages; FASTSOCKET_* parsing
+ *
+ * Upward news travels as data, not calls: local.c tells mirror.c (below
+ * it) of two lifecycle events, a local listener made and one gone;
+ * epoll.c tells park.c (below it) when a local listener stops or starts
+ * being read.
+ */
+#ifndef FASTSOCKET_SHIM_H
+#define FASTSOCKET_SHIM_H
+
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define FS_TLS_CACHE	16
+
+/* Per thread. Copied into a forked child, which fixes it up. */
+struct fs_thread {
+	pid_t tid;
+	int cpu;		/* CPU the shim placed this worker on, or -1 */
+	bool shim_pinned;	/* affinity set by the shim (here or in a parent) */
+	bool exit_armed;	/* the thread-exit destructor will run */
+	int load_slot;		/* reservation in the load table, or -1 */
+	uint16_t ncache;
+	uint16_t cache[FS_TLS_CACHE];	/* indexes of this thread's locals */
+	cpu_set_t base;		/* affinity before the shim pinned it */
+};
+
+/* The calling thread's state. */
+extern __thread struct fs_thread fs_self
+	__attribute__((tls_model("initial-exec")));
+
+/* The calling thread's id (cached per thread). */
+pid_t fs_tid(void);
+
+/*
+ * False in a vfork() child (it shares our memory but not our fds): there
+ * the shim must not touch its tables, whatever the child closes or dups.
+ */
+bool fs_same_process(void);
+
+/* The state is this process's from now on (init, fork child, reset). */
+void fs_own_process(void);
+
+/*
+ * The shim's lock. fs_lock() returns false without locking when the
+ * calling thread already holds it: a signal handler interrupted the shim,
+ * and the caller must do without (pass through, or defer).
+ */
+bool fs_lock(void);
+void fs_unlock(void);
+
+/* In a fork child: a fresh, free lock; the thread id is read again. */
+void fs_lock_fork_child(void);
+
+/*
+ * Where a function needs the lock held: checked in the unit tests'
+ * build (FS_TESTING), nothing in the library.
+ */
+#ifdef FS_TESTING
+void fs_assert_locked_in(const char *func);
+#define fs_assert_locked()	fs_assert_locked_in(__func__)
+#else
+#define fs_assert_locked()	((void)0)
+#endif
+
+/*
+ * Thread exit: fs_thread_exit_init() names what runs when a thread that
+ * called fs_thread_arm_exit() ends.
+ */
+void fs_thread_exit_init(void (*on_exit)(void *));
+void fs_thread_arm_exit(void);
+
+/* The shim's one clock: monotonic milliseconds. */
+static inline int64_t fs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif /* FASTSOCKET_SHIM_H */
