@@ -238,8 +238,7 @@ static int fsk_bind_listen(struct socket *sock, struct socket *orig)
 	 * Same address, device and uid should have put us in the original's
 	 * group; if the original was closed or re-bound meanwhile, it did not.
 	 */
-	if (rcu_access_pointer(sock->sk->sk_reuseport_cb) !=
-	    rcu_access_pointer(orig->sk->sk_reuseport_cb))
+	if (!fsk_same_reuseport(sock->sk, orig->sk))
 		return -EBUSY;
 	return 0;
 }

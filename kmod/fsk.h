@@ -23,6 +23,7 @@
 #include <linux/uidgid.h>
 #include <net/net_namespace.h>
 #include <net/sock.h>
+#include <net/sock_reuseport.h>
 
 struct socket;
 struct file;
@@ -75,6 +76,25 @@ static inline bool fsk_sk_is_tcp(const struct sock *sk)
 {
 	return (sk->sk_family == AF_INET || sk->sk_family == AF_INET6) &&
 	       sk->sk_type == SOCK_STREAM && sk->sk_protocol == IPPROTO_TCP;
+}
+
+/*
+ * Are @a and @b members of one SO_REUSEPORT group? reuseport_id, not the
+ * pointer: a group that grows moves to a new sock_reuseport, keeping its
+ * id, and a reader may see one member moved and the other not yet.
+ */
+static inline bool fsk_same_reuseport(const struct sock *a,
+				      const struct sock *b)
+{
+	struct sock_reuseport *ra, *rb;
+	bool same;
+
+	rcu_read_lock();
+	ra = rcu_dereference(a->sk_reuseport_cb);
+	rb = rcu_dereference(b->sk_reuseport_cb);
+	same = ra && rb && ra->reuseport_id == rb->reuseport_id;
+	rcu_read_unlock();
+	return same;
 }
 
 /* listen_table.c */

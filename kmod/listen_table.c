@@ -171,23 +171,6 @@ bool fsk_table_serves_port(struct fsk_net *fn, u16 port)
 }
 
 /*
- * Are @a and @b members of one SO_REUSEPORT group? reuseport_id, not the
- * pointer: a growing group moves to a new sock_reuseport, keeping its id.
- */
-static bool fsk_same_reuseport(const struct sock *a, const struct sock *b)
-{
-	struct sock_reuseport *ra, *rb;
-	bool same;
-
-	rcu_read_lock();
-	ra = rcu_dereference(a->sk_reuseport_cb);
-	rb = rcu_dereference(b->sk_reuseport_cb);
-	same = ra && rb && ra->reuseport_id == rb->reuseport_id;
-	rcu_read_unlock();
-	return same;
-}
-
-/*
  * Is @sk a parked local listener of @g? Copies made by SPAWN carry their
  * CPU in sk_incoming_cpu (clone.c), which makes this one slot lookup;
  * registered sockets are never parked. Caller holds rcu_read_lock().
@@ -349,13 +332,41 @@ static struct fsk_local *fsk_local_of(struct fsk_net *fn,
 	return NULL;
 }
 
+enum fsk_relation { FSK_SAME_GROUP, FSK_OTHER_GROUP, FSK_CLOSING };
+
+/*
+ * How @local's socket relates to @orig's reuseport group. tcp_set_state()
+ * unhashes a closing listener, which takes it out of its group, before
+ * the close probe runs: a linked local without a group is closing. Each
+ * group pointer is read once: it can drop to NULL at any time.
+ */
+static enum fsk_relation fsk_local_group_of(const struct fsk_local *local,
+					    const struct sock *orig)
+{
+	struct sock_reuseport *rl, *ro;
+	enum fsk_relation rel;
+
+	rcu_read_lock();
+	rl = rcu_dereference(local->sk->sk_reuseport_cb);
+	ro = rcu_dereference(orig->sk_reuseport_cb);
+	if (!rl)
+		rel = FSK_CLOSING;
+	else if (!ro || rl->reuseport_id != ro->reuseport_id)
+		rel = FSK_OTHER_GROUP;
+	else
+		rel = FSK_SAME_GROUP;
+	rcu_read_unlock();
+	return rel;
+}
+
 /*
  * A new reference to the file of @orig's local listener on @cpu; NULL when
  * there is none (make one), ERR_PTR(-EBUSY) when the slot is not one a
  * SPAWN may hand out: a server's registered socket, or a listener of
- * another SO_REUSEPORT group on the same address. An entry whose file is
- * already being released (its count hit zero, close_watch not yet run) is
- * unlinked here so the caller can make a fresh one. A parked one is
+ * another SO_REUSEPORT group on the same address. An entry whose socket
+ * is already closing (its file count hit zero, or it left its group;
+ * close_watch has not run yet) is unlinked here so the caller can make a
+ * fresh one. A parked one is
  * resumed: the caller is a worker about to accept from it, and a sharer
  * that parked it may have closed its fd since and never resume it.
  */
@@ -375,9 +386,19 @@ struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
 	local = g ? fsk_local_locked(fn, g, cpu) : NULL;
 	if (!local)
 		goto out;
-	if (local->registered || !fsk_same_reuseport(local->sk, orig)) {
+	if (local->registered) {
 		file = ERR_PTR(-EBUSY);
 		goto out;
+	}
+	switch (fsk_local_group_of(local, orig)) {
+	case FSK_CLOSING:
+		fsk_local_unlink(fn, local);
+		goto out;
+	case FSK_OTHER_GROUP:
+		file = ERR_PTR(-EBUSY);
+		goto out;
+	case FSK_SAME_GROUP:
+		break;
 	}
 	/* Linked, so sk_socket and its file are still allocated. */
 	file = local->sk->sk_socket->file;
