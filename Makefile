@@ -19,7 +19,16 @@ endif
 CC ?= cc
 export CC
 
-.PHONY: all module shim tools check unit vm-check clean deps sparse checkpatch
+# The module for the PREEMPT_RT kernel the QEMU guest boots with
+# --kernel rt, built out of tree in build/<release>/: kbuild cannot put
+# the objects of M= elsewhere, so the sources are copied there first
+# (cp -p keeps their times: an unchanged file is not rebuilt).
+# tests/vm/lib.sh loads build/$(uname -r)/kmod/fastsocket.ko when it exists.
+RT_KVER ?= $(shell tools/kernel-version rt 2>/dev/null)
+RT_KDIR ?= /usr/src/linux-headers-$(RT_KVER)
+RT_BUILD := $(CURDIR)/build/$(RT_KVER)
+
+.PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
 .PHONY: bench demo
 
 all: module shim tools
@@ -30,6 +39,15 @@ deps:
 module:
 	@test -d "$(KDIR)" || { echo "make: no kernel build tree at KDIR=$(KDIR); run tools/install-deps or set KDIR" >&2; exit 1; }
 	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" W=1 modules
+
+module-rt:
+	@test -n "$(RT_KVER)" -a -d "$(RT_KDIR)" || { echo "make: no RT kernel build tree at RT_KDIR=$(RT_KDIR); install linux-headers-rt-amd64 or set RT_KDIR" >&2; exit 1; }
+	@mkdir -p "$(RT_BUILD)/kmod" "$(RT_BUILD)/include"
+	@cp -p Kbuild "$(RT_BUILD)/"
+	@cp -pR include/. "$(RT_BUILD)/include/"
+	@rm -f "$(RT_BUILD)"/kmod/*.[ch]
+	@cp -p kmod/Kbuild kmod/*.[ch] "$(RT_BUILD)/kmod/"
+	$(MAKE) -C "$(RT_KDIR)" M="$(RT_BUILD)" W=1 modules
 
 # Static analysis of the module: sparse on every object (make C=2).
 sparse:

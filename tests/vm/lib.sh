@@ -7,7 +7,16 @@
 set -euo pipefail
 
 FSK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-KO=$FSK_ROOT/kmod/fastsocket.ko
+# The module fsk_load loads: $FSK_KO if set (e.g. an older build to
+# compare with), else the out-of-tree build for the running kernel
+# (make module-rt puts it in build/<release>/), else kmod/fastsocket.ko.
+if [ -n "${FSK_KO:-}" ]; then
+	KO=$FSK_KO
+elif [ -e "$FSK_ROOT/build/$(uname -r)/kmod/fastsocket.ko" ]; then
+	KO=$FSK_ROOT/build/$(uname -r)/kmod/fastsocket.ko
+else
+	KO=$FSK_ROOT/kmod/fastsocket.ko
+fi
 PROGS=$FSK_ROOT/tests/vm/progs
 FSKTEST=$PROGS/fsktest
 TEST_NAME=$(basename "$0" .sh)
@@ -45,7 +54,9 @@ kv() {
 
 # Load a copy without debug info: a third of the size to read over 9p.
 fsk_load() {
+	[ -e "$KO" ] || fail "no module at $KO"
 	if [ ! -e "$WORK/fastsocket.ko" ]; then
+		info "module: $KO"
 		strip --strip-debug -o "$WORK/fastsocket.ko" "$KO" ||
 			cp "$KO" "$WORK/fastsocket.ko"
 	fi
