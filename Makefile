@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# make            build kmod/fastsocket.ko, libshim/libfastsocket.so, tools
+# make            build kmod/fastsocket.ko, libshim/libfastsocket.so, tools,
+#                 and on x86-64 the cost-model plugin (bench/model)
 # make check      unit tests on the host, then the VM tests (see README.md)
 # make clean      back to the tree as cloned
 #
@@ -29,9 +30,13 @@ RT_KDIR ?= /usr/src/linux-headers-$(RT_KVER)
 RT_BUILD := $(CURDIR)/build/$(RT_KVER)
 
 .PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
-.PHONY: bench demo
+.PHONY: bench demo model
 
-all: module shim tools
+# The cost-model plugin and its guest helpers are x86-64 code (the guest is
+# x86-64 and the plugin is loaded by qemu-system-x86_64 on this host).
+MODEL := $(if $(filter x86_64,$(shell uname -m)),model)
+
+all: module shim tools $(MODEL)
 
 deps:
 	@tools/install-deps --if-missing
@@ -62,6 +67,11 @@ shim:
 tools:
 	$(MAKE) -C tools
 
+# QEMU TCG plugin counting instructions and cache-line transfers per phase
+# (Documentation/cost-model.md)
+model:
+	$(MAKE) -C bench/model
+
 unit: shim
 	$(MAKE) -C tests/unit
 
@@ -80,5 +90,6 @@ clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean >/dev/null; fi
 	$(MAKE) -C libshim clean
 	$(MAKE) -C tools clean
+	$(MAKE) -C bench/model clean
 	$(MAKE) -C tests/unit clean
 	$(MAKE) -C tests/vm clean
