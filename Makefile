@@ -46,6 +46,7 @@ tools:
 
 unit: shim
 	$(MAKE) -C tests/unit
+	$(MAKE) -C tests/progs
 
 check: deps
 	@tests/check
@@ -63,4 +64,5 @@ clean:
 	$(MAKE) -C libshim clean
 	$(MAKE) -C tools clean
 	$(MAKE) -C tests/unit clean
+	$(MAKE) -C tests/progs clean
 	$(MAKE) -C tests/vm clean

@@ -410,8 +410,8 @@ haproxy_case() {
 
 # ---- a server of our own ----------------------------------------------
 
-SRV=$FSK_ROOT/tests/unit/fs_testsrv
-CLI=$FSK_ROOT/tests/unit/fs_testcli
+SRV=$FSK_ROOT/tests/progs/fs_testsrv
+CLI=$FSK_ROOT/tests/progs/fs_testcli
 PER_CPU=${PER_CPU:-250}
 BASE=21000
 # connections accepted on the CPU that took the SYN, per mille, at least
@@ -427,7 +427,7 @@ LOCALITY_MIN=${LOCALITY_MIN:-999}
 locality_case() { # name workers fs_testsrv-args...
 	local name=$1 workers=$2 port='' i out sum total ok failed local_ acpus
 	shift 2
-	[ -x "$SRV" ] && [ -x "$CLI" ] || fail "$SRV or $CLI missing: make -C tests/unit"
+	[ -x "$SRV" ] && [ -x "$CLI" ] || fail "$SRV or $CLI missing: make -C tests/progs"
 	BASE=$((BASE + 10))
 	out=$WORK/$name
 	[ "$SHIM_KMOD" = 0 ] || echo 0 >/proc/net/fastsocket
