@@ -22,7 +22,8 @@ proc_read() {
 	declare -ga PROC_SUM=() PROC_ST=() PROC_NL=() PROC_EX=() PROC_LL=() \
 		PROC_PK=() PROC_PIDS=()
 	if [ -n "${1:-}" ]; then
-		proc_parse < <(ip netns exec "$1" cat /proc/net/fastsocket)
+		# Not < <(...): the guest has no /dev/fd.
+		proc_parse <<<"$(ip netns exec "$1" cat /proc/net/fastsocket)"
 	else
 		proc_parse </proc/net/fastsocket
 	fi

@@ -41,7 +41,7 @@ for cpu in $(seq 0 $((N - 1))); do
 	clients+=($!)
 done
 
-for i in $(seq 1 "$CYCLES"); do
+for _ in $(seq 1 "$CYCLES"); do
 	fsk_unload
 	fsk_load
 done

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# smp: 2 4
 # A server of our own that knows nothing of fastsocket (tests/progs/
 # fs_testsrv: N workers wait on one listening socket; each connection is
 # answered with the CPU of the accepting worker and the connection's
