@@ -20,6 +20,7 @@ CC ?= cc
 export CC
 
 .PHONY: all module shim tools check unit vm-check clean deps sparse checkpatch
+.PHONY: shellcheck
 .PHONY: bench demo
 
 all: module shim tools
@@ -37,6 +38,11 @@ sparse:
 
 checkpatch:
 	tools/checkpatch
+
+# Every shell script (tools/shell-scripts lists them); settings in
+# .shellcheckrc. Run from the top: sourced files are named from here.
+shellcheck:
+	shellcheck -x $$(tools/shell-scripts)
 
 shim:
 	$(MAKE) -C libshim

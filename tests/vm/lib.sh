@@ -14,6 +14,7 @@ FSK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # (build/<release>/kmod/fastsocket.ko), else kmod/fastsocket.ko.
 KO=$(fsk_ko_default "$FSK_ROOT")
 PROGS=$FSK_ROOT/tests/vm/progs
+# shellcheck disable=SC2034 # for the tests
 FSKTEST=$PROGS/fsktest
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/$TEST_NAME.XXXXXX")

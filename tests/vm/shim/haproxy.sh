@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # haproxy under the shim. Sourced by common.sh.
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # SERVER_LOG: for server_log_dump (common.sh)
 
 # haproxy_conf FILE PORT NBTHREAD [GLOBAL-LINE...]: haproxy answering
 # every request itself with a 64-byte body (http-request return).

@@ -27,7 +27,9 @@ srv_port() {
 locality_case() { # name workers fs_testsrv-args...
 	local name=$1 workers=$2 port i out sum total ok failed local_ acpus
 	shift 2
-	[ -x "$SRV" ] && [ -x "$CLI" ] || fail "$SRV or $CLI missing: make -C tests/progs"
+	if [ ! -x "$SRV" ] || [ ! -x "$CLI" ]; then
+		fail "$SRV or $CLI missing: make -C tests/progs"
+	fi
 	BASE=$((BASE + 10))
 	out=$WORK/$name
 	[ "$SHIM_KMOD" = 0 ] || echo 0 >/proc/net/fastsocket

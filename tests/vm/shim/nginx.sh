@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # nginx under the shim. Sourced by common.sh.
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # SERVER_LOG: for server_log_dump (common.sh)
 
 # nginx_conf DIR PORT WORKERS MUTEX [DAEMON [MAIN-LINES]]: a config in DIR
 # serving DIR/www/index.html (64 bytes); everything nginx writes stays in
