@@ -29,6 +29,7 @@ RT_KDIR ?= /usr/src/linux-headers-$(RT_KVER)
 RT_BUILD := $(CURDIR)/build/$(RT_KVER)
 
 .PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
+.PHONY: shellcheck
 .PHONY: bench demo
 
 all: module shim tools
@@ -56,6 +57,11 @@ sparse:
 checkpatch:
 	tools/checkpatch
 
+# Every shell script (tools/shell-scripts lists them); settings in
+# .shellcheckrc. Run from the top: sourced files are named from here.
+shellcheck:
+	shellcheck -x $$(tools/shell-scripts)
+
 shim:
 	$(MAKE) -C libshim
 
@@ -64,6 +70,7 @@ tools:
 
 unit: shim
 	$(MAKE) -C tests/unit
+	$(MAKE) -C tests/progs
 
 check: deps
 	@tests/check
@@ -81,4 +88,5 @@ clean:
 	$(MAKE) -C libshim clean
 	$(MAKE) -C tools clean
 	$(MAKE) -C tests/unit clean
+	$(MAKE) -C tests/progs clean
 	$(MAKE) -C tests/vm clean
