@@ -30,6 +30,7 @@ RT_KDIR ?= /usr/src/linux-headers-$(RT_KVER)
 RT_BUILD := $(CURDIR)/build/$(RT_KVER)
 
 .PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
+.PHONY: shellcheck
 .PHONY: bench demo model
 
 # The cost-model plugin and its guest helpers are x86-64 code (the guest is
@@ -61,6 +62,11 @@ sparse:
 checkpatch:
 	tools/checkpatch
 
+# Every shell script (tools/shell-scripts lists them); settings in
+# .shellcheckrc. Run from the top: sourced files are named from here.
+shellcheck:
+	shellcheck -x $$(tools/shell-scripts)
+
 shim:
 	$(MAKE) -C libshim
 
@@ -74,6 +80,7 @@ model:
 
 unit: shim
 	$(MAKE) -C tests/unit
+	$(MAKE) -C tests/progs
 
 check: deps
 	@tests/check
@@ -92,4 +99,5 @@ clean:
 	$(MAKE) -C tools clean
 	$(MAKE) -C bench/model clean
 	$(MAKE) -C tests/unit clean
+	$(MAKE) -C tests/progs clean
 	$(MAKE) -C tests/vm clean

@@ -10,6 +10,15 @@
       [--readme README.md] [--table]
       Markdown report, gnuplot chart, the README block between the
       bench-results markers, and/or the short table on stdout
+  report.py micro DIR --iterations N --host TEXT --json OUT.json
+      the callgrind pass-through costs from DIR/callgrind.KIND.{plain,shim}
+      (bench/run) into OUT.json, and a one-line summary on stdout
+  report.py field FILE.json KEY...
+      print top-level values of a JSON file, one per line
+  report.py failed RESULT.json
+      print the number of failed requests
+  report.py tap RESULT.json
+      one TAP line per configuration measured: ok when no request failed
 
 Only the Python standard library and gnuplot are used.
 """
@@ -589,6 +598,56 @@ def render(args):
         print(side_by_side(r))
 
 
+# ------------------------------------------------------------- helpers
+
+MICRO_KINDS = {
+    "accept4": "accept4 (non-listening socket: EINVAL)",
+    "epoll_ctl": "epoll_ctl (ADD/DEL of a TCP socket)",
+    "close": "close (dup of a TCP socket)",
+    "connect": "connect (non-blocking, loopback, closed port)",
+    "epoll_wait": "epoll_wait (timeout 0, empty set)",
+}
+
+
+def callgrind_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    sys.exit("report.py: no totals in %s" % path)
+
+
+def micro(args):
+    cg = {}
+    for kind in MICRO_KINDS:
+        cg[kind] = {pre: round(callgrind_total(os.path.join(args.dir, "callgrind.%s.%s" % (kind, pre)))
+                               / args.iterations, 2)
+                    for pre in ("plain", "shim")}
+    with open(args.json, "w") as f:
+        json.dump({"iterations": args.iterations, "host": args.host,
+                   "callgrind": cg, "labels": MICRO_KINDS}, f)
+        f.write("\n")
+    print("   ", "; ".join("%s %.1f -> %.1f" % (k, v["plain"], v["shim"]) for k, v in cg.items()))
+
+
+def failed_requests(r):
+    return sum(x["failed_total"] for x in r["results"]) + sum(h["failed_total"] for h in r["hook"])
+
+
+def tap(r):
+    lines = []
+    for x in r["results"]:
+        lines.append((x["failed_total"] == 0, "bench: %s %s %s/%s: %d requests, %d failed"
+                      % (x["server"], x["config"], x["workload"], x["client"],
+                         x["requests_total"], x["failed_total"])))
+    for h in r["hook"]:
+        lines.append((h["failed_total"] == 0, "bench: %s %s %s/%s: %d failed"
+                      % (h["server"], HOOK[1], h["workload"], h["client"], h["failed_total"])))
+    for n, (ok, text) in enumerate(lines, 1):
+        print("%sok %d - %s" % ("" if ok else "not ", n, text))
+    print("1..%d" % len(lines))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -603,8 +662,35 @@ def main():
     rd.add_argument("--readme")
     rd.add_argument("--table", action="store_true")
     rd.add_argument("--side-by-side", action="store_true")
+    mc = sub.add_parser("micro")
+    mc.add_argument("dir")
+    mc.add_argument("--iterations", type=int, required=True)
+    mc.add_argument("--host", required=True)
+    mc.add_argument("--json", required=True)
+    fd = sub.add_parser("field")
+    fd.add_argument("file")
+    fd.add_argument("key", nargs="+")
+    for name in ("failed", "tap"):
+        sub.add_parser(name).add_argument("result")
     args = ap.parse_args()
-    build(args) if args.cmd == "build" else render(args)
+    if args.cmd == "build":
+        build(args)
+    elif args.cmd == "render":
+        render(args)
+    elif args.cmd == "micro":
+        micro(args)
+    elif args.cmd == "field":
+        with open(args.file) as f:
+            d = json.load(f)
+        for k in args.key:
+            print(d[k])
+    else:
+        with open(args.result) as f:
+            r = json.load(f)
+        if args.cmd == "failed":
+            print(failed_requests(r))
+        else:
+            tap(r)
 
 
 if __name__ == "__main__":

@@ -7,17 +7,14 @@
 set -euo pipefail
 
 FSK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/lib/all.sh
+. "$FSK_ROOT/tests/lib/all.sh"
 # The module fsk_load loads: $FSK_KO if set (e.g. an older build to
 # compare with), else the out-of-tree build for the running kernel
-# (make module-rt puts it in build/<release>/), else kmod/fastsocket.ko.
-if [ -n "${FSK_KO:-}" ]; then
-	KO=$FSK_KO
-elif [ -e "$FSK_ROOT/build/$(uname -r)/kmod/fastsocket.ko" ]; then
-	KO=$FSK_ROOT/build/$(uname -r)/kmod/fastsocket.ko
-else
-	KO=$FSK_ROOT/kmod/fastsocket.ko
-fi
+# (build/<release>/kmod/fastsocket.ko), else kmod/fastsocket.ko.
+KO=$(fsk_ko_default "$FSK_ROOT")
 PROGS=$FSK_ROOT/tests/vm/progs
+# shellcheck disable=SC2034 # for the tests
 FSKTEST=$PROGS/fsktest
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/$TEST_NAME.XXXXXX")
@@ -52,47 +49,26 @@ kv() {
 	sed -n "s/^$2=//p" "$1" | tail -n1
 }
 
-# Load a copy without debug info: a third of the size to read over 9p.
+# fsk_load [PARAM=VALUE...]: insmod a copy of $KO without debug info (a
+# third of the size to read over 9p).
 fsk_load() {
 	[ -e "$KO" ] || fail "no module at $KO"
 	if [ ! -e "$WORK/fastsocket.ko" ]; then
 		info "module: $KO"
-		strip --strip-debug -o "$WORK/fastsocket.ko" "$KO" ||
-			cp "$KO" "$WORK/fastsocket.ko"
+		fsk_stage "$KO" "$WORK/fastsocket.ko"
 	fi
 	insmod "$WORK/fastsocket.ko" "$@" || fail "insmod $* failed"
 }
 
-fsk_loaded() {
-	[ -d /sys/module/fastsocket ]
-}
+# fsk_loaded: tests/lib/kmod.sh
 
 fsk_unload() {
-	local i
-	for i in $(seq 1 50); do
-		fsk_loaded || return 0
-		rmmod fastsocket 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "rmmod fastsocket still failing after 5 s"
+	fsk_rmmod 5 || fail "rmmod fastsocket still failing after 5 s"
 }
 
-# Sum one column of the per-CPU rows of /proc/net/fastsocket.
-# proc_sum COLUMN [NETNS]; columns: 2 steered, 3 no_local, 4 existing,
-# 5 local_listeners
-proc_sum() {
-	local col=$1 ns=${2:-}
-	local cmd=(cat /proc/net/fastsocket)
-	[ -z "$ns" ] || cmd=(ip netns exec "$ns" cat /proc/net/fastsocket)
-	"${cmd[@]}" | awk -v c="$col" '
-		/^cpu /{rows=1; next} /^listener /{rows=0} rows{s+=$c} END{print s+0}'
-}
-
-# proc_cpu COLUMN CPU: one cell of the per-CPU table
-proc_cpu() {
-	awk -v c="$1" -v cpu="$2" '/^cpu /{rows=1; next} /^listener /{rows=0}
-		rows && $1==cpu {print $c}' /proc/net/fastsocket
-}
+# proc_sum COLUMN [NETNS], proc_cpu COLUMN CPU, proc_read [NETNS]: see
+# tests/lib/procfs.sh; columns: 2 steered, 3 no_local, 4 existing,
+# 5 local_listeners, 6 parked, 7 skipped.
 
 netns_add() {
 	ip netns add "$1"
@@ -102,12 +78,8 @@ netns_add() {
 
 # Wait until FILE exists (a server's --ready file) or fail after S seconds.
 wait_file() {
-	local file=$1 secs=${2:-30} i
-	for i in $(seq 1 $((secs * 10))); do
-		[ -e "$file" ] && return 0
-		sleep 0.1
-	done
-	fail "timed out after ${secs}s waiting for $file"
+	local secs=${2:-30}
+	wait_until "$secs" test -e "$1" || fail "timed out after ${secs}s waiting for $1"
 }
 
 nr_cpus() {

@@ -23,7 +23,7 @@ done
 
 fsk_load
 for p in "${!DEFAULTS[@]}"; do
-	assert_eq "${DEFAULTS[$p]}" "$(cat $PARAMS/$p)" "default $p"
+	assert_eq "${DEFAULTS[$p]}" "$(cat "$PARAMS/$p")" "default $p"
 done
 [ -c /dev/fastsocket ] || fail "/dev/fastsocket missing after insmod"
 "$FSKTEST" info >"$WORK/info"
@@ -33,7 +33,7 @@ fsk_unload
 for p in "${!VALUES[@]}"; do
 	for v in ${VALUES[$p]}; do
 		fsk_load "$p=$v"
-		assert_eq "$v" "$(cat $PARAMS/$p)" "sysfs $p after insmod $p=$v"
+		assert_eq "$v" "$(cat "$PARAMS/$p")" "sysfs $p after insmod $p=$v"
 		"$FSKTEST" info >"$WORK/info"
 		assert_eq "$v" "$(kv "$WORK/info" "$p")" "FASTSOCKET_IOC_INFO $p"
 		fsk_unload

@@ -41,7 +41,7 @@ for cpu in $(seq 0 $((N - 1))); do
 	clients+=($!)
 done
 
-for i in $(seq 1 "$CYCLES"); do
+for _ in $(seq 1 "$CYCLES"); do
 	fsk_unload
 	fsk_load
 done
@@ -69,10 +69,8 @@ info "server accepted $(kv "$WORK/server" accepted) connections during the cycle
 [ "$(kv "$WORK/server" accepted)" -gt 0 ] || fail "no connection was accepted during the cycles"
 fsk_unload
 
-for i in $(seq 1 100); do
-	[ "$(tcp_alloc)" -le "$base_alloc" ] && [ "$(tcp_slab)" -le "$base_slab" ] && break
-	sleep 0.2
-done
+tcp_back_to_base() { [ "$(tcp_alloc)" -le "$base_alloc" ] && [ "$(tcp_slab)" -le "$base_slab" ]; }
+wait_until -i 0.2 30 tcp_back_to_base || true
 assert_eq "$base_alloc" "$(tcp_alloc)" "sockstat TCP alloc after everything closed"
 [ "$(tcp_slab)" -le "$base_slab" ] || fail "TCP slab objects: baseline $base_slab, now $(tcp_slab)"
 echo "PASS: $TEST_NAME"

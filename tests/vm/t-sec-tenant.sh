@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# smp: 2 4
 # Review finding 8: no cross-tenant effects.
 #  (a) Placement load is per netns and per owner: uid 65534 SPAWNs and
 #      closes a copy on CPU 0 1,000 times (holding one fd of it); then

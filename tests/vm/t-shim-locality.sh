@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# A server of our own that knows nothing of fastsocket (tests/unit/
+# smp: 2 4
+# A server of our own that knows nothing of fastsocket (tests/progs/
 # fs_testsrv: N workers wait on one listening socket; each connection is
 # answered with the CPU of the accepting worker and the connection's
 # SO_INCOMING_CPU) under tools/fastsocket with the module loaded, and
-# loopback clients pinned to each CPU in turn (tests/unit/fs_testcli; on
+# loopback clients pinned to each CPU in turn (tests/progs/fs_testcli; on
 # loopback the SYN is processed on the sending CPU). For processes and
 # threads and several ways of waiting: >= 99.9% of connections accepted
 # by the worker running on the CPU that took the SYN, none failed, every

@@ -25,17 +25,6 @@
 SECS=${SECS:-5}
 N=$(nr_cpus)
 
-# wait_for SECS CONDITION...: poll until the command succeeds.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	while [ $SECONDS -lt $end ]; do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
 # Every worker of master $1 got a local listener from the module (the
 # shim's log line), and every CPU has one. (The module's table names the
 # process that first asked for a CPU's listener; workers that come later
@@ -84,7 +73,7 @@ run_case() { # name reload(yes|no) accelerated-after-upgrade(yes|no) main-lines
 	read -r old <"$d/nginx.pid"
 	at_exit "kill_tree $old"
 	wait_http "http://127.0.0.1:$port/" 30
-	wait_for 30 locals_of "$old" || { cat /proc/net/fastsocket >&2; fail "$name: no local listeners"; }
+	wait_until 30 locals_of "$old" || { cat /proc/net/fastsocket >&2; fail "$name: no local listeners"; }
 	info "$name: serving after ${SECONDS}s"
 	# Load through the reload and the upgrade; stopped once done.
 	wrk_start "$name" "$port" 600
@@ -95,17 +84,17 @@ run_case() { # name reload(yes|no) accelerated-after-upgrade(yes|no) main-lines
 		"$NGINX" -p "$d" -c "$d/nginx.conf" -s reload >"$d/reload.out" 2>&1 ||
 			fail "$name: nginx -s reload failed: $(cat "$d/reload.out")"
 		# shellcheck disable=SC2086
-		wait_for 30 all_gone $oldkids || fail "$name: the old workers did not exit after the reload"
-		wait_for 30 locals_of "$old" || { cat /proc/net/fastsocket >&2; fail "$name: the new workers have no local listeners after the reload"; }
+		wait_until 30 all_gone $oldkids || fail "$name: the old workers did not exit after the reload"
+		wait_until 30 locals_of "$old" || { cat /proc/net/fastsocket >&2; fail "$name: the new workers have no local listeners after the reload"; }
 		info "$name: reloaded after ${SECONDS}s; workers $KIDS have local listeners"
 		sleep 2
 	fi
 
 	kill -USR2 "$old"
-	wait_for 30 upgraded "$d" "$old" || fail "$name: USR2: no new master"
+	wait_until 30 upgraded "$d" "$old" || fail "$name: USR2: no new master"
 	read -r new <"$d/nginx.pid"
 	at_exit "kill_tree $new"
-	wait_for 30 has_kids "$new" || fail "$name: the new master started no worker"
+	wait_until 30 has_kids "$new" || fail "$name: the new master started no worker"
 	sleep 2
 	# The old master's workers (the new master is its child too).
 	oldkids=$(pgrep -d ' ' -P "$old")
@@ -113,9 +102,9 @@ run_case() { # name reload(yes|no) accelerated-after-upgrade(yes|no) main-lines
 	oldkids=${oldkids/ $new / }
 	kill -WINCH "$old"
 	# shellcheck disable=SC2086
-	wait_for 30 all_gone $oldkids || fail "$name: WINCH: the old workers did not exit"
+	wait_until 30 all_gone $oldkids || fail "$name: WINCH: the old workers did not exit"
 	kill -QUIT "$old"
-	wait_for 30 all_gone "$old" || fail "$name: QUIT: the old master did not exit"
+	wait_until 30 all_gone "$old" || fail "$name: QUIT: the old master did not exit"
 	info "$name: upgraded after ${SECONDS}s (master $old -> $new)"
 	sleep 2
 	wrk_stop
@@ -124,7 +113,7 @@ run_case() { # name reload(yes|no) accelerated-after-upgrade(yes|no) main-lines
 
 	# The new binary, on its own.
 	if [ "$accel" = yes ]; then
-		wait_for 30 locals_of "$new" || { cat /proc/net/fastsocket >&2; fail "$name: the new binary's workers have no local listeners"; }
+		wait_until 30 locals_of "$new" || { cat /proc/net/fastsocket >&2; fail "$name: the new binary's workers have no local listeners"; }
 		info "$name: the new binary's workers $KIDS have local listeners"
 		grep -q "inherited listening socket with SO_REUSEPORT: managed" "$d/error.log" ||
 			fail "$name: the new master did not adopt the inherited listening socket"
@@ -145,7 +134,7 @@ run_case() { # name reload(yes|no) accelerated-after-upgrade(yes|no) main-lines
 		assert_eq 0 "$PROC_ST_SUM" "$name-new: SYNs steered without the shim"
 	fi
 	kill -QUIT "$new"
-	wait_for 30 all_gone "$new" || fail "$name: the new master did not exit"
+	wait_until 30 all_gone "$new" || fail "$name: the new master did not exit"
 	if grep -E "\[(alert|emerg|crit)\]" "$d/error.log" >&2; then
 		fail "$name: nginx logged alerts (above)"
 	fi

@@ -25,10 +25,8 @@ for cpu in $(seq 0 $((N - 1))); do
 	pids+=($!)
 done
 # Kill once the load is on: a tenth of the SYNs steered.
-for i in $(seq 1 300); do
-	[ "$(proc_sum 2)" -ge $((TOTAL / 10)) ] && break
-	sleep 0.05
-done
+steered_a_tenth() { [ "$(proc_sum 2)" -ge $((TOTAL / 10)) ]; }
+wait_until -i 0.05 60 steered_a_tenth || true
 victim=$(pgrep -P $srv | tail -n1 || true)
 [ -n "$victim" ] || fail "no worker left to kill (server already done?)"
 kill -9 "$victim"

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# smp: 2 4
 # Clients in another netns behind a veth pair, RPS spreading flows over
 # all CPUs like a multi-queue NIC: whichever CPU takes a SYN, the worker
 # on that CPU accepts it from its local listener.
@@ -46,8 +47,9 @@ assert_eq $COUNT "$acc" "accepted"
 assert_ratio "$(kv "$WORK/server" via_local)" "$acc" 999 "accepted from the CPU-local listener"
 assert_ratio "$(kv "$WORK/server" cpu_match)" "$acc" 999 "accepted on the CPU that took the SYN"
 # RPS must really have spread the SYNs, or this test shows nothing.
+proc_read fsk-srv
 for cpu in $(seq 0 $((N - 1))); do
-	s=$(ip netns exec fsk-srv awk -v c="$cpu" '/^cpu /{r=1;next} /^listener/{r=0} r&&$1==c{print $2}' /proc/net/fastsocket)
+	s=${PROC_ST[$cpu]:-}
 	[ "${s:-0}" -gt 0 ] || fail "RPS sent no SYN to CPU $cpu"
 	info "SYNs steered on CPU $cpu: $s"
 done

@@ -6,8 +6,7 @@
  *   fsk-badinput [--offline-cpu N] [--mode M]
  *
  * --mode is the module's current enable_listen_spawn (cases depend on it).
- * Prints "PASS: <case>" / "FAIL: <case>: expected E, got G" per case and
- * exits 1 if any failed.
+ * Prints a TAP line per case (fsk-check.h) and exits 1 if any failed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -198,8 +197,7 @@ static void register_cases(void)
 	conn = tcp_socket(AF_INET, 1, 0);
 	ep = epoll_create1(0);
 	if (a < 0 || b < 0) {
-		printf("FAIL: register: cannot make two listeners on one port\n");
-		failures++;
+		check_fail("register", "cannot make two listeners on one port");
 		return;
 	}
 	check("register udp socket", reg(udp, 0), EOPNOTSUPP);
@@ -267,12 +265,11 @@ static void other_netns(int lfd)
 	}
 	waitpid(pid, &status, 0);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		printf("ok: fd from another netns\n");
+		check_pass("fd from another netns");
 		return;
 	}
-	printf("FAIL: fd from another netns: expected EXDEV, child status %#x\n",
-	       status);
-	failures++;
+	check_fail("fd from another netns", "expected EXDEV, child status %#x",
+		   status);
 }
 
 int main(int argc, char **argv)
@@ -301,7 +298,7 @@ int main(int argc, char **argv)
 		      EOPNOTSUPP);
 		check("register with enable_listen_spawn=0", reg(lfd, 0),
 		      EOPNOTSUPP);
-		return failures != 0;
+		return check_done();
 	}
 	fd_kinds(lfd);
 	struct_fields(lfd);
@@ -310,5 +307,5 @@ int main(int argc, char **argv)
 	register_cases();
 	other_netns(lfd);
 	check("valid spawn still works", spawn(lfd, 0), 0);
-	return failures != 0;
+	return check_done();
 }

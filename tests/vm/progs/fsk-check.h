@@ -1,30 +1,70 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * How the VM test programs report: "ok: NAME" or "FAIL: NAME: ..." per
- * check, one line each; main() exits non-zero if failures > 0.
+ * How the VM test programs report: TAP, one "ok N - NAME" or
+ * "not ok N - NAME # FAIL: ..." line per check, and the plan "1..N" from
+ * check_done(), which main() returns (non-zero if a check failed). The
+ * suite shows a test's output as TAP comments; tests/check counts the
+ * suite's own lines only.
  */
 #ifndef FSK_CHECK_H
 #define FSK_CHECK_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 static int failures;
+static int checks;
+
+/* check_pass(fmt, ...): one passed check, named by fmt. */
+static __attribute__((format(printf, 1, 2), unused))
+void check_pass(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("ok %d - ", ++checks);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* check_fail(name, fmt, ...): one failed check; fmt says what went wrong. */
+static __attribute__((format(printf, 2, 3), unused))
+void check_fail(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("not ok %d - %s # FAIL: ", ++checks, name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	failures++;
+}
 
 /* ret: what a call returned (< 0: failed with errno); 0: success. */
-static void check(const char *name, int ret, int expect_errno)
+static __attribute__((unused))
+void check(const char *name, int ret, int expect_errno)
 {
 	int got = ret < 0 ? errno : 0;
 
 	if (got == expect_errno) {
-		printf("ok: %s\n", name);
+		check_pass("%s", name);
 		return;
 	}
-	printf("FAIL: %s: expected %s, got %s\n", name,
-	       expect_errno ? strerror(expect_errno) : "success",
-	       got ? strerror(got) : "success");
-	failures++;
+	check_fail(name, "expected %s, got %s",
+		   expect_errno ? strerror(expect_errno) : "success",
+		   got ? strerror(got) : "success");
+}
+
+/* The plan, last; main()'s exit status. */
+static __attribute__((unused))
+int check_done(void)
+{
+	printf("1..%d\n", checks);
+	return failures != 0;
 }
 
 #endif /* FSK_CHECK_H */

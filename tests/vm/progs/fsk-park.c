@@ -15,7 +15,7 @@
  *            that listener and resumes it: all land on it.
  * The connections are accepted after each phase, non-blocking, from all
  * three listeners. Also the argument checks of the command. Prints
- * "ok: ..." or "FAIL: ..." per check and "parked_landed=... " counts;
+ * a TAP line per check (fsk-check.h) and "parked_landed=... " counts;
  * exits 1 if any check failed.
  */
 #define _GNU_SOURCE
@@ -40,11 +40,10 @@ static int dev;
 static void expect_eq(const char *name, int want, int got)
 {
 	if (want == got) {
-		printf("ok: %s: %d\n", name, got);
+		check_pass("%s: %d", name, got);
 		return;
 	}
-	printf("FAIL: %s: expected %d, got %d\n", name, want, got);
-	failures++;
+	check_fail(name, "expected %d, got %d", want, got);
 }
 
 static int park(int fd, unsigned int flags)
@@ -205,5 +204,5 @@ int main(int argc, char **argv)
 	check("park a closed fd", park(l0, 0), EBADF);
 	close(l1);
 	close(orig);
-	return failures != 0;
+	return check_done();
 }

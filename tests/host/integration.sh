@@ -21,8 +21,8 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 top=$(cd "$here/../.." && pwd -P)
 lib=$top/libshim/libfastsocket.so
 wrapper=$top/tools/fastsocket
-srv=$here/fs_testsrv
-cli=$here/fs_testcli
+srv=$top/tests/progs/fs_testsrv
+cli=$top/tests/progs/fs_testcli
 PER_CPU=${PER_CPU:-200}
 tmp=$(mktemp -d)
 n=0
@@ -56,7 +56,7 @@ check() {	# check NAME CONDITION-STATUS [DIAG-FILE...]
 
 for f in "$lib" "$srv" "$cli"; do
 	if [ ! -x "$f" ] && [ ! -f "$f" ]; then
-		echo "not ok 1 - integration: $f is missing (make -C libshim; make -C tests/unit)"
+		echo "not ok 1 - integration: $f is missing (make -C libshim; make -C tests/progs)"
 		echo "1..1"
 		exit 1
 	fi
@@ -194,7 +194,7 @@ check "mode 1 unpinned: said once, no local listener" $st "$tmp/srv.err"
 # which therefore makes no local listener: every connection reaches the
 # listening socket the server accepts from.
 count=$((PER_CPU * ncpu))
-server=$here/fs_uringsrv
+server=$top/tests/progs/fs_uringsrv
 run_case "io_uring accept server passes through" no $L -- --count $count
 server=
 st=0

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0
+# The one reader of /proc/net/fastsocket, for tests/vm and bench. Shell
+# builtins only (bench/measure.sh reads it between measurements).
+#
+# The file holds two tables, each after its header line:
+#   cpu steered no_local existing local_listeners parked skipped
+#   listener dev cpu pid spawns kind
+# Columns are numbered as awk numbers them: 1 cpu, 2 steered, 3 no_local,
+# 4 existing, 5 local_listeners, 6 parked, 7 skipped.
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # PROC_*: read by the callers
+
+# proc_read [NETNS]: parse the file (of NETNS, else of this netns) into
+#   PROC_CELL[CPU,COLUMN]  every cell of the per-CPU table
+#   PROC_SUM[COLUMN]       each column summed over the CPUs
+#   PROC_ST PROC_NL PROC_EX PROC_LL PROC_PK  steered, no_local, existing,
+#                          local_listeners, parked, indexed by CPU
+#   PROC_ST_SUM PROC_NL_SUM PROC_EX_SUM PROC_LL_SUM PROC_PK_SUM  their sums
+#   PROC_PIDS              the pid column of the local-listener table
+proc_read() {
+	declare -gA PROC_CELL=()
+	declare -ga PROC_SUM=() PROC_ST=() PROC_NL=() PROC_EX=() PROC_LL=() \
+		PROC_PK=() PROC_PIDS=()
+	if [ -n "${1:-}" ]; then
+		# Not < <(...): the guest has no /dev/fd.
+		proc_parse <<<"$(ip netns exec "$1" cat /proc/net/fastsocket)"
+	else
+		proc_parse </proc/net/fastsocket
+	fi
+	PROC_ST_SUM=${PROC_SUM[2]:-0} PROC_NL_SUM=${PROC_SUM[3]:-0}
+	PROC_EX_SUM=${PROC_SUM[4]:-0} PROC_LL_SUM=${PROC_SUM[5]:-0}
+	PROC_PK_SUM=${PROC_SUM[6]:-0}
+}
+
+# proc_parse: the parser behind proc_read, on standard input.
+proc_parse() {
+	local table=none row c
+	while read -r -a row; do
+		case ${row[0]:-} in
+		cpu) table=cpu; continue ;;
+		listener) table=listener; continue ;;
+		'') continue ;;
+		esac
+		if [ $table = listener ]; then
+			PROC_PIDS+=("${row[3]}")	# listener dev cpu pid ...
+		elif [ $table = cpu ]; then
+			for ((c = 2; c <= ${#row[@]}; c++)); do
+				PROC_CELL[${row[0]},$c]=${row[c - 1]}
+				PROC_SUM[c]=$((${PROC_SUM[c]:-0} + row[c - 1]))
+			done
+			PROC_ST[row[0]]=${row[1]} PROC_NL[row[0]]=${row[2]}
+			PROC_EX[row[0]]=${row[3]} PROC_LL[row[0]]=${row[4]}
+			PROC_PK[row[0]]=${row[5]:-0}
+		fi
+	done
+}
+
+# proc_sum COLUMN [NETNS]: one column summed over the CPUs.
+proc_sum() {
+	proc_read "${2:-}"
+	echo "${PROC_SUM[$1]:-0}"
+}
+
+# proc_cpu COLUMN CPU: one cell; empty if there is no such CPU row.
+proc_cpu() {
+	proc_read
+	echo "${PROC_CELL[$2,$1]:-}"
+}
+
+# proc_reset: zero the counters (the tables of local listeners stay).
+proc_reset() {
+	echo 0 >/proc/net/fastsocket
+}
