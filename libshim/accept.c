@@ -23,7 +23,7 @@ static int rcvtimeo_ms(int fd)
 	struct timeval tv = { 0, 0 };
 	socklen_t len = sizeof(tv);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 ||
+	if (fs_real.getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 ||
 	    (tv.tv_sec == 0 && tv.tv_usec == 0))
 		return -1;
 	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);

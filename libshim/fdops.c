@@ -38,6 +38,21 @@ int fs_close(int fd)
 	return rc;
 }
 
+void fs_closed_elsewhere(int fd)
+{
+	fs_ent e = fs_fdmap_get(fd);
+
+	if (!e || !fs_same_process())
+		return;
+	if (fs_ent_kind(e) == FS_K_LOCAL) {
+		fs_local_taken(fd, e, false);
+		return;
+	}
+	e = fs_fdmap_xchg(fd, 0);
+	if (e)
+		fs_entry_gone(fd, e);
+}
+
 /* newfd is a new fd for oldfd's file: it carries oldfd's state. */
 static void note_dup(int oldfd, int newfd)
 {

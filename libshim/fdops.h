@@ -8,6 +8,8 @@
 #include "real.h"
 
 int fs_close(int fd);
+/* fd was closed where the shim could not see it (fclose): forget it. */
+void fs_closed_elsewhere(int fd);
 int fs_dup(int fd);
 /* real: fs_real_dup2 or fs_real_dup3 (real.h). */
 int fs_dup3(int oldfd, int newfd, int flags, fs_dup_fn real);

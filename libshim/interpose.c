@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -34,6 +35,7 @@
 #include "park.h"
 #include "pollsel.h"
 #include "real.h"
+#include "sockopt.h"
 
 #define FS_EXPORT __attribute__((visibility("default")))
 
@@ -41,6 +43,7 @@
 static pthread_once_t resolved = PTHREAD_ONCE_INIT;
 
 static int (*real_fcntl64)(int, int, ...);
+static int (*real_fclose)(FILE *);
 
 static void *must(const char *name)
 {
@@ -79,6 +82,9 @@ static void resolve(void)
 	fs_real.pselect = must("pselect");
 	fs_real.close_range = dlsym(RTLD_NEXT, "close_range");
 	fs_real.closefrom = dlsym(RTLD_NEXT, "closefrom");
+	fs_real.setsockopt = must("setsockopt");
+	fs_real.getsockopt = must("getsockopt");
+	real_fclose = must("fclose");
 	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
 	if (!real_fcntl64)
 		real_fcntl64 = fs_real.fcntl;
@@ -127,7 +133,38 @@ FS_EXPORT int shutdown(int fd, int how)
 	return fs_shutdown(fd, how);
 }
 
+FS_EXPORT int setsockopt(int fd, int level, int name, const void *val,
+			 socklen_t len)
+{
+	ready();
+	return fs_setsockopt(fd, level, name, val, len);
+}
+
+FS_EXPORT int getsockopt(int fd, int level, int name, void *val,
+			 socklen_t *len)
+{
+	ready();
+	return fs_getsockopt(fd, level, name, val, len);
+}
+
 /* ---- fds ----------------------------------------------------------- */
+
+/*
+ * fclose() closes its fd inside libc, where the shim cannot see it: an
+ * fdopen()ed listening socket would keep its local listeners. Note the
+ * close for the stream's fd once libc has closed it.
+ */
+FS_EXPORT int fclose(FILE *f)
+{
+	int fd, rc;
+
+	ready();
+	fd = f ? fileno(f) : -1;
+	rc = real_fclose(f);
+	if (fd >= 0)
+		fs_closed_elsewhere(fd);
+	return rc;
+}
 
 FS_EXPORT int close(int fd)
 {

@@ -157,6 +157,44 @@ void fs_locals_relisten(uint32_t lid, uint32_t lgen, int backlog)
 	for_each_local_of(lid, lgen, relisten_one, &backlog);
 }
 
+struct opt_ctx {
+	int level, name;
+	const void *val;
+	socklen_t len;
+	bool ok;
+};
+
+static void setopt_one(int idx, void *arg)
+{
+	struct opt_ctx *o = arg;
+	int lfd = atomic_load(&locals[idx].fd);
+
+	if (lfd >= 0 && fs_real.setsockopt(lfd, o->level, o->name, o->val,
+					   o->len) < 0)
+		o->ok = false;
+}
+
+bool fs_locals_setsockopt(uint32_t lid, uint32_t lgen, int level, int name,
+			  const void *val, socklen_t len)
+{
+	struct opt_ctx o = { level, name, val, len, true };
+
+	fs_assert_locked();
+	for_each_local_of(lid, lgen, setopt_one, &o);
+	return o.ok;
+}
+
+void fs_locals_stop(struct fs_listener *l, fs_ent e, const char *why)
+{
+	fs_assert_locked();
+	if (atomic_exchange(&l->refused, true))
+		return;
+	fs_locals_close_of(fs_ent_idx(e), fs_ent_gen(e), false);
+	fs_listener_say_once(l, SAY_STOPPED,
+			     "%s: %s; no local listeners for it from now on, passing through",
+			     l->name, why);
+}
+
 void fs_locals_close_thread(pid_t tid)
 {
 	int hw = atomic_load(&locals_hw);
@@ -306,6 +344,9 @@ void fs_forget_if_stale(int fd, fs_ent e)
 			return;
 	}
 	if (fs_ent_kind(e) == FS_K_EPOLL)
+		return;
+	if (fs_ent_kind(e) == FS_K_TAINT &&
+	    (uint32_t)fs_fd_ino(fd) == fs_ent_gen(e))
 		return;
 	fs_forget_stale(fd);
 }

@@ -18,7 +18,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <sys/socket.h>
+
 #include "fdmap.h"
+
+struct fs_listener;
 
 #define FS_MAX_LOCALS		4096
 
@@ -96,6 +100,19 @@ void fs_locals_close_of(uint32_t lid, uint32_t lgen, bool free_slots);
 /* listen() again on (lid, lgen): the userspace local listeners follow. */
 void fs_locals_relisten(uint32_t lid, uint32_t lgen, int backlog);
 
+/*
+ * The application set an option on listener (lid, lgen): give it to the
+ * local listeners of this process too. False when one refuses it (the
+ * caller then stops using them). Caller holds the lock.
+ */
+bool fs_locals_setsockopt(uint32_t lid, uint32_t lgen, int level, int name,
+			  const void *val, socklen_t len);
+/*
+ * Listener l (named by entry e) must have no local listener from now on
+ * (why: said once): this process's are closed, no worker makes one again
+ * and each passes through. Caller holds the lock.
+ */
+void fs_locals_stop(struct fs_listener *l, fs_ent e, const char *why);
 /* Thread tid ends: close its local listeners. Caller holds the lock. */
 void fs_locals_close_thread(pid_t tid);
 

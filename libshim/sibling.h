@@ -32,4 +32,10 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 int fs_sibling_copy_options(int src, int dst, int family, char *why,
 			 size_t whylen);
 
+/*
+ * 0, or -EOPNOTSUPP with why filled when listening socket src has what
+ * no sibling may lack and none can be given: a socket filter, a ULP.
+ */
+int fs_sibling_refuses(int src, char *why, size_t whylen);
+
 #endif /* FASTSOCKET_SIBLING_H */
