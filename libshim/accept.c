@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -27,6 +28,32 @@ static int rcvtimeo_ms(int fd)
 	    (tv.tv_sec == 0 && tv.tv_usec == 0))
 		return -1;
 	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+}
+
+/*
+ * The blocking wait (poll) was interrupted by a signal. A blocking
+ * accept() is restarted after a handler with SA_RESTART, unless the
+ * socket has SO_RCVTIMEO (then Linux returns EINTR whatever the flag);
+ * poll() never is. Which signal it was is not known here: restart only
+ * if every handler installed has SA_RESTART (a handler without it may
+ * have been the one; then EINTR, as the application asked).
+ */
+static bool restart_after_signal(bool has_timeout)
+{
+	if (has_timeout)
+		return false;
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (!(sa.sa_flags & SA_SIGINFO) &&
+		    (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+			continue;
+		if (!(sa.sa_flags & SA_RESTART))
+			return false;
+	}
+	return true;
 }
 
 static bool again(int err)
@@ -115,6 +142,8 @@ static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
 			wait = left > 0 ? (int)left : 0;
 		}
 		n = fs_real.poll(p, 2, wait);
+		if (n < 0 && errno == EINTR && restart_after_signal(timeout >= 0))
+			continue;
 		if (n < 0)
 			return -1;
 		if (n == 0) {
