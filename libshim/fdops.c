@@ -6,6 +6,7 @@
 #include "fdops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -95,6 +96,25 @@ int fs_fcntl_dupfd(int fd, int cmd, int minfd)
 
 	if (r >= 0)
 		note_dup(fd, r);
+	errno = err;
+	return r;
+}
+
+int fs_fcntl_setfl(int fd, int (*real)(int, int, ...), int flags)
+{
+	fs_ent e = fs_fdmap_get(fd);
+	struct fs_listener *l;
+	int r = real(fd, F_SETFL, flags), err = errno;
+
+	/* A signal-driven (O_ASYNC) listener: its local listeners raise no
+	 * SIGIO, so they stop. */
+	if (r < 0 || !(flags & O_ASYNC) || fs_ent_kind(e) != FS_K_LISTEN ||
+	    !fs_same_process() || !fs_lock_and_reap())
+		return r;
+	l = fs_listener_known(e);
+	if (l)
+		fs_locals_stop(l, e, "the application made it signal-driven (O_ASYNC)");
+	fs_unlock();
 	errno = err;
 	return r;
 }

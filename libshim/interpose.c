@@ -195,6 +195,8 @@ static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd,
 {
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return fs_fcntl_dupfd(fd, cmd, (int)arg);
+	if (cmd == F_SETFL && (arg & O_ASYNC))
+		return fs_fcntl_setfl(fd, real, (int)arg);
 	return real(fd, cmd, arg);
 }
 

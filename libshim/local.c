@@ -195,6 +195,17 @@ void fs_locals_stop(struct fs_listener *l, fs_ent e, const char *why)
 			     l->name, why);
 }
 
+void fs_local_refuse(struct fs_local *loc, const char *why)
+{
+	if (!fs_lock_and_reap())
+		return;
+	fs_debug("local listener fd %d: %s; closed, the worker passes through",
+		 atomic_load(&loc->fd), why);
+	fs_local_close(fs_local_index(loc), false);
+	atomic_store(&loc->fd, FS_LOCAL_NONE);
+	fs_unlock();
+}
+
 void fs_locals_close_thread(pid_t tid)
 {
 	int hw = atomic_load(&locals_hw);

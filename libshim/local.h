@@ -113,6 +113,11 @@ bool fs_locals_setsockopt(uint32_t lid, uint32_t lgen, int level, int name,
  * and each passes through. Caller holds the lock.
  */
 void fs_locals_stop(struct fs_listener *l, fs_ent e, const char *why);
+/*
+ * The calling worker cannot use its local listener loc (why: debug
+ * line): close it; the worker passes through for that listener.
+ */
+void fs_local_refuse(struct fs_local *loc, const char *why);
 /* Thread tid ends: close its local listeners. Caller holds the lock. */
 void fs_locals_close_thread(pid_t tid);
 

@@ -282,6 +282,14 @@ bool fs_place_local(struct fs_listener *l, int fd, struct fs_placed *out)
 	fs_assert_locked();
 	if (atomic_load(&l->refused))
 		return false;
+	if (fs_real.fcntl(fd, F_GETFL) & O_ASYNC) {
+		/* Signal-driven: no local listener would raise its SIGIO. */
+		atomic_store(&l->refused, true);
+		fs_listener_say_once(l, SAY_STOPPED,
+				     "%s: signal-driven (O_ASYNC): no local listeners for it; passing through",
+				     l->name);
+		return false;
+	}
 	was_placed = me->cpu >= 0;
 	was_pinned = me->shim_pinned;
 	memset(&plan, 0, sizeof(plan));

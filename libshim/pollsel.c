@@ -81,6 +81,15 @@ int fs_ppoll(struct pollfd *fds, nfds_t n, int timeout_ms,
 		map[k++] = i;
 	}
 	rc = real(p, n + k, timeout_ms, ts, mask);
+	if (rc < 0 && errno == EINVAL && k > 0) {
+		/* The extra entries took nfds over RLIMIT_NOFILE: this call
+		 * goes without them, as the application made it. */
+		if (p != pstack) {
+			free(p);
+			free(map);
+		}
+		return real(fds, n, timeout_ms, ts, mask);
+	}
 	err = errno;
 	if (rc >= 0) {
 		rc = 0;
@@ -140,8 +149,10 @@ int fs_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
 		if (lfd < 0)
 			continue;
 		if (lfd >= FD_SETSIZE) {
-			fs_debug("select: local listener fd %d is above FD_SETSIZE; fd %d not mirrored",
-				 lfd, fd);
+			/* select() cannot watch it, and its CPU's connections
+			 * would wait there unseen: this worker gives it up
+			 * and passes through for this listener. */
+			fs_local_refuse(loc, "select() cannot watch a local listener at or above FD_SETSIZE");
 			continue;
 		}
 		if (lfd < nfds && FD_ISSET(lfd, r))

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -227,6 +228,7 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	int one = 1, s, rc;
+	struct rlimit rl;
 
 	*local_fd = -1;
 	if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0) {
@@ -240,6 +242,16 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 		rc = -errno;
 		snprintf(why, whylen, "socket: %s", strerror(errno));
 		return rc;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)s >= rl.rlim_cur / 2) {
+		/* The application's own fds come first: a local listener takes
+		 * one only while at least half of RLIMIT_NOFILE is free. */
+		snprintf(why, whylen,
+			 "fd %d: fewer than half of RLIMIT_NOFILE (%llu) free",
+			 s, (unsigned long long)rl.rlim_cur);
+		fs_real.close(s);
+		return -EMFILE;
 	}
 	if (fs_real.setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
 		rc = -errno;
