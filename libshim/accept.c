@@ -61,6 +61,29 @@ static bool again(int err)
 	return err == EAGAIN || err == EWOULDBLOCK;
 }
 
+#define STEAL_MAX	8
+
+/*
+ * Take a connection from another thread's local listener of the same
+ * listener (see accept_both). Under the lock, so none of them is closed
+ * (and its fd number reused) meanwhile.
+ */
+static int steal(struct fs_local *loc, bool idle_only, struct sockaddr *addr,
+		 socklen_t *alen, int flags)
+{
+	int fds[STEAL_MAX], n, r = -1;
+
+	if (!fs_lock_and_reap())
+		return -1;
+	n = fs_locals_others(loc, idle_only, fds, STEAL_MAX);
+	for (int i = 0; i < n && r < 0; i++)
+		r = fs_real.accept4(fds[i], addr, alen, flags);
+	fs_unlock();
+	if (r < 0)
+		errno = EAGAIN;
+	return r;
+}
+
 /*
  * Accept on listening fd for a worker with local listener loc: the local
  * listener and the original in turn, both without blocking. Which goes
@@ -75,9 +98,19 @@ static bool again(int err)
  * it) and go round again; if only the original is ready, do the
  * application's blocking accept on it. A local listener that is no
  * longer the shim's (EBADF and kin) hands over to the original.
+ *
+ * Local listeners are per thread, but the application's listening socket
+ * is one queue for all its threads. So when both are empty, the caller
+ * also takes from other threads' local listeners of the same socket:
+ * from those whose owner never accepts (it only waits: a poll thread that
+ * hands the work to an accepting one), and, before blocking, from all of
+ * them, which the blocking wait watches too (a busy blocking worker's
+ * connections go to an idle one, as from one queue). A thread whose
+ * queues are empty pays a lock-free scan; the lock and the extra accepts
+ * only when another local listener qualifies.
  */
 static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
-		       socklen_t *alen, int flags)
+		       socklen_t *alen, int flags, int *hold)
 {
 	int nonblock = -1, timeout = -2;
 	int64_t deadline = 0;
@@ -120,17 +153,45 @@ static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
 			if (r >= 0 || !again(errno))
 				return r;
 		}
+		if (fs_locals_others(loc, nonblock, NULL, STEAL_MAX) > 0) {
+			int r = steal(loc, nonblock, addr, alen, flags);
+
+			if (r >= 0)
+				return r;
+		}
 		if (nonblock) {
 			errno = EAGAIN;
 			return -1;
 		}
 
-		struct pollfd p[2] = {
+		struct pollfd p[2 + STEAL_MAX] = {
 			{ .fd = lfd, .events = POLLIN },
 			{ .fd = fd, .events = POLLIN },
 		};
-		int wait = -1, n;
+		int others[STEAL_MAX], no = 0, wait = -1, n;
 
+		if (fs_lock_and_reap()) {
+			no = fs_locals_others(loc, false, others, STEAL_MAX);
+			fs_unlock();
+		}
+		for (int i = 0; i < no; i++) {
+			p[2 + i].fd = others[i];
+			p[2 + i].events = POLLIN;
+		}
+
+		if (*hold < 0) {
+			/*
+			 * A thread blocked in accept() keeps the socket alive
+			 * if another thread closes its fd meanwhile, and gets
+			 * the next connection. Waiting in poll() does not:
+			 * wait, and accept, on a private dup of it instead.
+			 */
+			*hold = fs_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+			if (*hold >= 0) {
+				fd = *hold;
+				p[1].fd = fd;
+			}
+		}
 		if (timeout == -2) {
 			timeout = rcvtimeo_ms(fd);
 			if (timeout >= 0)
@@ -141,7 +202,7 @@ static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
 
 			wait = left > 0 ? (int)left : 0;
 		}
-		n = fs_real.poll(p, 2, wait);
+		n = fs_real.poll(p, (nfds_t)(2 + no), wait);
 		if (n < 0 && errno == EINTR && restart_after_signal(timeout >= 0))
 			continue;
 		if (n < 0)
@@ -150,7 +211,11 @@ static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
 			errno = EAGAIN;
 			return -1;
 		}
-		if (p[1].revents && !(p[0].revents & POLLIN))
+		bool other = false;
+
+		for (int i = 0; i < no; i++)
+			other |= (p[2 + i].revents & POLLIN) != 0;
+		if (p[1].revents && !(p[0].revents & POLLIN) && !other)
 			return fs_real.accept4(fd, addr, alen, flags);
 	}
 }
@@ -164,10 +229,19 @@ int fs_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags,
 
 	if (fs_ent_kind(e) == FS_K_LISTEN)
 		loc = fs_wait_local(e, fd);
-	if (loc)
-		r = accept_both(fd, loc, addr, alen, flags);
-	else
+	if (loc && !atomic_load_explicit(&loc->accepted, memory_order_relaxed))
+		atomic_store(&loc->accepted, true);
+	if (loc) {
+		int hold = -1, err;
+
+		r = accept_both(fd, loc, addr, alen, flags, &hold);
+		err = errno;
+		if (hold >= 0)
+			fs_real.close(hold);
+		errno = err;
+	} else {
 		r = real(fd, addr, alen, flags);
+	}
 	if (r >= 0)
 		fs_forget_stale(r);
 	return r;

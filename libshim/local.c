@@ -206,6 +206,30 @@ void fs_local_refuse(struct fs_local *loc, const char *why)
 	fs_unlock();
 }
 
+int fs_locals_others(const struct fs_local *loc, bool idle_only, int *fds,
+		     int max)
+{
+	uint64_t key = atomic_load(&loc->key);
+	uint32_t lid = fs_local_key_lid(key), lgen = fs_local_key_lgen(key);
+	int hw = atomic_load(&locals_hw), n = 0;
+
+	if (!key)
+		return 0;
+	for (int i = 0; i < hw && n < max; i++) {
+		uint64_t k = atomic_load(&locals[i].key);
+		int lfd = atomic_load(&locals[i].fd);
+
+		if (!k || &locals[i] == loc || lfd < 0 ||
+		    fs_local_key_lid(k) != lid || fs_local_key_lgen(k) != lgen ||
+		    (idle_only && atomic_load(&locals[i].accepted)))
+			continue;
+		if (fds)
+			fds[n] = lfd;
+		n++;
+	}
+	return n;
+}
+
 void fs_locals_close_thread(pid_t tid)
 {
 	int hw = atomic_load(&locals_hw);
@@ -420,6 +444,7 @@ static struct fs_local *spawn_locked(struct fs_listener *l, uint32_t lid,
 	}
 	loc->cpu = made.cpu;
 	loc->kmod = made.kmod;
+	atomic_store(&loc->accepted, false);
 	atomic_store(&loc->unwatched, 0);
 	loc->parked = false;
 	atomic_store_explicit(&loc->fd, made.fd, memory_order_release);

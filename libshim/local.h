@@ -36,6 +36,7 @@ struct fs_local {
 	int cpu;
 	unsigned int flip;	/* owner thread only: accept order */
 	bool kmod;		/* made by the module */
+	_Atomic bool accepted;	/* its owner has called accept on it */
 	bool parked;		/* FASTSOCKET_IOC_PARK'ed (park.c, under the lock) */
 	/* ms: since when no epoll set reads it, or since it was parked; 0
 	 * (park.c) */
@@ -118,6 +119,14 @@ void fs_locals_stop(struct fs_listener *l, fs_ent e, const char *why);
  * line): close it; the worker passes through for that listener.
  */
 void fs_local_refuse(struct fs_local *loc, const char *why);
+/*
+ * Other threads' live local listeners of the listener loc belongs to, in
+ * this process: up to max of their fds into fds (idle_only: only those
+ * whose owner never called accept, a thread that only waits). Lock-free
+ * with fds NULL (then only the count); caller holds the lock otherwise.
+ */
+int fs_locals_others(const struct fs_local *loc, bool idle_only, int *fds,
+		     int max);
 /* Thread tid ends: close its local listeners. Caller holds the lock. */
 void fs_locals_close_thread(pid_t tid);
 
