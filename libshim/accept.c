@@ -76,8 +76,11 @@ static int steal(struct fs_local *loc, bool idle_only, struct sockaddr *addr,
 	if (!fs_lock_and_reap())
 		return -1;
 	n = fs_locals_others(loc, idle_only, fds, STEAL_MAX);
-	for (int i = 0; i < n && r < 0; i++)
+	for (int i = 0; i < n && r < 0; i++) {
 		r = fs_real.accept4(fds[i], addr, alen, flags);
+		if (r < 0 && again(errno))
+			fs_orphan_drained(fds[i]);
+	}
 	fs_unlock();
 	if (r < 0)
 		errno = EAGAIN;

@@ -9,6 +9,7 @@
  */
 #include "local.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include "dev.h"
@@ -18,6 +19,7 @@
 #include "place.h"
 #include "real.h"
 #include "shim.h"
+#include "sibling.h"
 
 static struct fs_local locals[FS_MAX_LOCALS];
 static _Atomic int locals_hw;		/* slots ever used */
@@ -221,7 +223,8 @@ int fs_locals_others(const struct fs_local *loc, bool idle_only, int *fds,
 
 		if (!k || &locals[i] == loc || lfd < 0 ||
 		    fs_local_key_lid(k) != lid || fs_local_key_lgen(k) != lgen ||
-		    (idle_only && atomic_load(&locals[i].accepted)))
+		    (idle_only && atomic_load(&locals[i].accepted) &&
+		     !atomic_load(&locals[i].unwatched)))
 			continue;
 		if (fds)
 			fds[n] = lfd;
@@ -230,17 +233,68 @@ int fs_locals_others(const struct fs_local *loc, bool idle_only, int *fds,
 	return n;
 }
 
+static bool queued(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	return fs_real.poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/*
+ * A thread that ends leaves its userspace local listeners' queued
+ * connections to the process's other threads: closing would reset them
+ * (unless net.ipv4.tcp_migrate_req=1). Such a local listener becomes an
+ * orphan: no thread's, left in the epoll sets it was mirrored into, and
+ * taken from by the other threads' accept and poll (it counts as idle,
+ * see fs_locals_others); closed once found empty, or with its listener.
+ */
 void fs_locals_close_thread(pid_t tid)
 {
 	int hw = atomic_load(&locals_hw);
+	int migrate = -1;
 
 	fs_assert_locked();
 	for (int i = 0; i < hw; i++) {
 		uint64_t key = atomic_load(&locals[i].key);
+		int lfd = atomic_load(&locals[i].fd);
 
-		if (key && fs_local_key_tid(key) == tid)
-			fs_local_close(i, true);
+		if (!key || fs_local_key_tid(key) != tid)
+			continue;
+		if (lfd >= 0 && !locals[i].kmod && queued(lfd)) {
+			if (migrate < 0)
+				migrate = fs_sibling_migrate_req();
+			if (!migrate) {
+				atomic_store(&locals[i].accepted, false);
+				atomic_store(&locals[i].key,
+					     fs_local_key(fs_local_key_lid(key),
+							  fs_local_key_lgen(key),
+							  FS_ORPHAN_TID));
+				fs_debug("local listener fd %d: its thread %d ended with connections queued; left to the other threads",
+					 lfd, tid);
+				continue;
+			}
+		}
+		fs_local_close(i, true);
 	}
+}
+
+void fs_orphan_drained(int lfd)
+{
+	fs_ent e = fs_fdmap_get(lfd);
+	uint32_t idx = fs_ent_idx(e);
+
+	fs_assert_locked();
+	if (fs_ent_kind(e) != FS_K_LOCAL || idx >= FS_MAX_LOCALS ||
+	    atomic_load(&locals[idx].fd) != lfd ||
+	    !fs_local_is_orphan(&locals[idx]))
+		return;
+	fs_debug("local listener fd %d: orphan drained; closed", lfd);
+	fs_local_close((int)idx, true);
+}
+
+bool fs_local_is_orphan(const struct fs_local *loc)
+{
+	return fs_local_key_tid(atomic_load(&loc->key)) == FS_ORPHAN_TID;
 }
 
 void fs_locals_forget_all(void)

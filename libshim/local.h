@@ -28,6 +28,7 @@ struct fs_listener;
 
 #define FS_LOCAL_DEAD		(-1)	/* closed: make a new one on the next wait */
 #define FS_LOCAL_NONE		(-2)	/* this worker passes through */
+#define FS_ORPHAN_TID		0x7fffffff	/* no thread's (above any tid) */
 
 struct fs_local {
 	_Atomic uint64_t key;	/* 0: free; else fs_local_key() */
@@ -122,14 +123,22 @@ void fs_local_refuse(struct fs_local *loc, const char *why);
 /*
  * Other threads' live local listeners of the listener loc belongs to, in
  * this process: up to max of their fds into fds (idle_only: only those
- * whose owner never called accept, a thread that only waits). Lock-free
- * with fds NULL (then only the count); caller holds the lock otherwise.
+ * whose owner never called accept, a thread that only waits, or that no
+ * epoll set reads, or an orphan). Lock-free; without the lock an fd read
+ * may be closed meanwhile (poll: a spurious wake-up at worst), so accept
+ * on them only with the lock held.
  */
 int fs_locals_others(const struct fs_local *loc, bool idle_only, int *fds,
 		     int max);
-/* Thread tid ends: close its local listeners. Caller holds the lock. */
+/* Thread tid ends: close its local listeners (or leave those with
+ * connections queued to the other threads). Caller holds the lock. */
 void fs_locals_close_thread(pid_t tid);
 
+/* Local listener fd lfd was found empty: closed if an orphan. Caller
+ * holds the lock. */
+void fs_orphan_drained(int lfd);
+/* loc's thread ended with connections queued on it. */
+bool fs_local_is_orphan(const struct fs_local *loc);
 /*
  * Close every local listener and free every slot (fork child, reset);
  * their fds leave the fd map.

@@ -21,6 +21,7 @@
 
 #define POLL_STACK	64
 #define READ_EVENTS	(POLLIN | POLLRDNORM)
+#define IDLE_MAX	4
 
 static bool wants_local(const struct pollfd *p, fs_ent *e)
 {
@@ -79,6 +80,20 @@ int fs_ppoll(struct pollfd *fds, nfds_t n, int timeout_ms,
 		p[n + k].events = fds[i].events & READ_EVENTS;
 		p[n + k].revents = 0;
 		map[k++] = i;
+		/* Other threads' idle local listeners of the same socket (one
+		 * that only waits, an orphan): their connections are this
+		 * socket's too, and accept takes from them (accept.c). */
+		if (p == pstack && n + k + IDLE_MAX <= POLL_STACK) {
+			int o[IDLE_MAX], no = fs_locals_others(loc, true, o,
+							       IDLE_MAX);
+
+			for (int j = 0; j < no; j++) {
+				p[n + k].fd = o[j];
+				p[n + k].events = fds[i].events & READ_EVENTS;
+				p[n + k].revents = 0;
+				map[k++] = i;
+			}
+		}
 	}
 	rc = real(p, n + k, timeout_ms, ts, mask);
 	if (rc < 0 && errno == EINVAL && k > 0) {

@@ -5,6 +5,7 @@
 #include "sibling.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -282,4 +283,17 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 fail:
 	fs_real.close(s);
 	return rc;
+}
+
+bool fs_sibling_migrate_req(void)
+{
+	char c = '0';
+	int fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = '0';
+	fs_real.close(fd);
+	return c == '1';
 }
