@@ -44,6 +44,7 @@ static pthread_once_t resolved = PTHREAD_ONCE_INIT;
 
 static int (*real_fcntl64)(int, int, ...);
 static int (*real_fclose)(FILE *);
+static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 
 static void *must(const char *name)
 {
@@ -85,6 +86,7 @@ static void resolve(void)
 	fs_real.setsockopt = must("setsockopt");
 	fs_real.getsockopt = must("getsockopt");
 	real_fclose = must("fclose");
+	real_sendmsg = must("sendmsg");
 	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
 	if (!real_fcntl64)
 		real_fcntl64 = fs_real.fcntl;
@@ -145,6 +147,14 @@ FS_EXPORT int getsockopt(int fd, int level, int name, void *val,
 {
 	ready();
 	return fs_getsockopt(fd, level, name, val, len);
+}
+
+FS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ready();
+	if (msg && msg->msg_controllen)
+		fs_sending_fds(msg);
+	return real_sendmsg(fd, msg, flags);
 }
 
 /* ---- fds ----------------------------------------------------------- */
