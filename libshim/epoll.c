@@ -153,6 +153,7 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		fs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, r->local_fd, NULL);
 		unread = r->local;
 		r->local = -1;
+		fs_mirror_restore(epid, unread, r->local_fd, r);
 		break;
 	default:
 		break;

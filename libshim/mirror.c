@@ -23,6 +23,53 @@ static bool rec_valid(const struct fs_mirror *r)
 	return fs_fdmap_get(r->epfd) == fs_ent_make(FS_K_EPOLL, 0, r->epid);
 }
 
+struct find_ctx {
+	fs_ent want;
+	int fd;
+};
+
+static void find_fd(int fd, fs_ent e, void *arg)
+{
+	struct find_ctx *f = arg;
+
+	if (f->fd < 0 && e == f->want)
+		f->fd = fd;
+}
+
+/*
+ * rec_valid(), or r's epoll instance has moved to another fd (dup, then
+ * close of the old number): follow it there. The search walks the fd
+ * table, so only where a record is about to be used, not in scans.
+ */
+static bool rec_valid_follow(struct fs_mirror *r)
+{
+	struct find_ctx f = { fs_ent_make(FS_K_EPOLL, 0, r->epid), -1 };
+
+	if (rec_valid(r))
+		return true;
+	fs_fdmap_foreach(0, -1, find_fd, &f);
+	if (f.fd < 0)
+		return false;
+	r->epfd = f.fd;
+	return true;
+}
+
+void fs_mirror_restore(uint32_t epid, int local, int lfd,
+		       const struct fs_mirror *except)
+{
+	fs_assert_locked();
+	for (int i = 0; i < recs_hw; i++) {
+		struct fs_mirror *r = &recs[i];
+
+		if (r == except || !r->used || r->epid != epid ||
+		    r->local != local || !rec_valid(r))
+			continue;
+		r->local = -1;
+		fs_mirror_add_local(r, local, lfd);
+		return;
+	}
+}
+
 uint32_t fs_epoll_id(int epfd, bool create)
 {
 	fs_ent e = fs_fdmap_get(epfd);
@@ -106,7 +153,7 @@ void fs_mirror_on_spawn(uint32_t lid, uint32_t lgen, int local, int local_fd,
 		if (!r->used || r->lid != lid || r->lgen != lgen ||
 		    r->owner != tid || r->local >= 0)
 			continue;
-		if (!rec_valid(r)) {
+		if (!rec_valid_follow(r)) {
 			r->used = false;
 			continue;
 		}

@@ -62,6 +62,13 @@ void fs_mirror_on_spawn(uint32_t lid, uint32_t lgen, int local, int local_fd,
 			pid_t tid);
 void fs_mirror_on_local_gone(int local, int local_fd);
 
+/*
+ * Local listener lfd (index local) was just taken out of epoll instance
+ * epid for record except; another record there (the application's dup of
+ * the listening fd) still mirrors it: put it back for that one.
+ */
+void fs_mirror_restore(uint32_t epid, int local, int lfd,
+		       const struct fs_mirror *except);
 /* Drop the records of a released listener, of an ended thread. */
 void fs_mirror_drop_listener(uint32_t lid);
 void fs_mirror_drop_owner(pid_t tid);
