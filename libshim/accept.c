@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "fdmap.h"
 #include "local.h"
@@ -54,6 +55,18 @@ static bool restart_after_signal(bool has_timeout)
 			return false;
 	}
 	return true;
+}
+
+/* Where the blocking wait's dup goes: high, out of the way of the fd
+ * numbers the application's next accept and socket calls get. */
+static int hold_min(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur < 256)
+		return 0;
+	return (int)(rl.rlim_cur / 2);
 }
 
 static bool again(int err)
@@ -189,7 +202,7 @@ static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
 			 * the next connection. Waiting in poll() does not:
 			 * wait, and accept, on a private dup of it instead.
 			 */
-			*hold = fs_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+			*hold = fs_real.fcntl(fd, F_DUPFD_CLOEXEC, hold_min());
 			if (*hold >= 0) {
 				fd = *hold;
 				p[1].fd = fd;

@@ -342,6 +342,23 @@ static int c_fork_handover(void)
 	return 0;
 }
 
+/* The same with tcp_migrate_req=1 (root, in the case's own namespace). */
+static int c_fork_handover_migrate(void)
+{
+	FILE *f;
+
+	if (getuid() != 0 || !getenv("CONF_NETNS")) {
+		R("skipped: needs root and a private network namespace");
+		return 0;
+	}
+	f = fopen("/proc/sys/net/ipv4/tcp_migrate_req", "w");
+	if (!f || fputs("1", f) < 0 || fclose(f) != 0) {
+		R("skipped: cannot set tcp_migrate_req");
+		return 0;
+	}
+	return c_fork_handover();
+}
+
 /* D16: TCP-MD5 on the listener. */
 static int c_md5(void)
 {
@@ -616,6 +633,7 @@ const struct conf_case cases_a[] = {
 	{ "epoll_del_readd", c_epoll_del_readd },
 	{ "thread_exit_queued", c_thread_exit_queued },
 	{ "fork_handover", c_fork_handover },
+	{ "fork_handover_migrate", c_fork_handover_migrate },
 	{ "md5", c_md5 },
 	{ "filter_before", c_filter_before },
 	{ "filter_after", c_filter_after },
