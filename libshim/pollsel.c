@@ -137,6 +137,19 @@ static void clear_from(fd_set *set, int lo)
 		FD_CLR(fd, set);
 }
 
+/*
+ * Give the application what the kernel would have written for nfds: the
+ * words covering fds 0 .. nfds-1, no more (bits above stay as they were;
+ * a set smaller than fd_set is not overrun).
+ */
+static void copy_out(fd_set *dst, const fd_set *src, int nfds)
+{
+	size_t bits = 8 * sizeof(unsigned long);
+	size_t words = ((size_t)nfds + bits - 1) / bits;
+
+	memcpy(dst, src, words * sizeof(unsigned long));
+}
+
 int fs_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
 	       const struct timespec *ts, const sigset_t *mask,
 	       fs_select_fn real)
@@ -207,11 +220,11 @@ int fs_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
 				rc++;
 			}
 		}
-		*r = rr;
+		copy_out(r, &rr, nfds);
 		if (w)
-			*w = wc;
+			copy_out(w, &wc, nfds);
 		if (x)
-			*x = xc;
+			copy_out(x, &xc, nfds);
 	}
 	errno = err;
 	return rc;
