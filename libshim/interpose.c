@@ -264,7 +264,8 @@ FS_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	ready();
 	fs_wait_hook();
-	return fs_real.epoll_wait(epfd, ev, max, timeout);
+	return fs_epoll_after_wait(epfd, ev,
+				   fs_real.epoll_wait(epfd, ev, max, timeout));
 }
 
 FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
@@ -272,7 +273,9 @@ FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
 {
 	ready();
 	fs_wait_hook();
-	return fs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+	return fs_epoll_after_wait(epfd, ev,
+				   fs_real.epoll_pwait(epfd, ev, max, timeout,
+						       mask));
 }
 
 FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
@@ -284,7 +287,8 @@ FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 		errno = ENOSYS;
 		return -1;
 	}
-	return fs_real.epoll_pwait2(epfd, ev, max, ts, mask);
+	return fs_epoll_after_wait(epfd, ev,
+				   fs_real.epoll_pwait2(epfd, ev, max, ts, mask));
 }
 
 FS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)

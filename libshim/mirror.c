@@ -5,6 +5,7 @@
 #include "mirror.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "fdmap.h"
@@ -109,9 +110,85 @@ struct fs_mirror *fs_mirror_alloc(void)
 	return &recs[recs_hw++];
 }
 
+uint64_t fs_mirror_tag(const struct fs_mirror *r)
+{
+	return FS_MIRROR_TAG_BASE | (uint64_t)(r - recs + 1);
+}
+
+static _Atomic bool any_oneshot;	/* some record ever had EPOLLONESHOT */
+
+/* The record whose application data is data, in epoll fd epfd. */
+static struct fs_mirror *by_data(int epfd, uint64_t data)
+{
+	for (int i = 0; i < recs_hw; i++) {
+		struct fs_mirror *r = &recs[i];
+
+		if (r->used && r->epfd == epfd && r->ev.data.u64 == data &&
+		    r->local >= 0)
+			return r;
+	}
+	return NULL;
+}
+
+int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n)
+{
+	bool oneshot = atomic_load_explicit(&any_oneshot, memory_order_relaxed);
+	int out = 0;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t u = ev[i].data.u64;
+		struct fs_mirror *r;
+		struct epoll_event off = { 0 };
+		int j;
+
+		if ((u & FS_MIRROR_TAG_MASK) != FS_MIRROR_TAG_BASE) {
+			/* The listening fd's own event: with ONESHOT its
+			 * local listener's registration must not fire next. */
+			if (oneshot && (r = by_data(epfd, u)) &&
+			    (r->ev.events & EPOLLONESHOT))
+				fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->local_fd,
+						  &off);
+			ev[out++] = ev[i];
+			continue;
+		}
+		u &= ~FS_MIRROR_TAG_MASK;
+		if (u == 0 || u > (uint64_t)recs_hw || !recs[u - 1].used)
+			continue;	/* a record gone meanwhile: drop it */
+		r = &recs[u - 1];
+		/* Reported with the listening fd's own event (already given
+		 * out, or still to come): one event. */
+		for (j = 0; j < out; j++) {
+			if (ev[j].data.u64 == r->ev.data.u64)
+				break;
+		}
+		if (j < out) {
+			ev[j].events |= ev[i].events;
+			continue;
+		}
+		for (j = i + 1; j < n; j++) {
+			if (ev[j].data.u64 == r->ev.data.u64)
+				break;
+		}
+		if (j < n) {
+			ev[j].events |= ev[i].events;
+			continue;
+		}
+		if (r->ev.events & EPOLLONESHOT)
+			fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->fd, &off);
+		ev[out] = ev[i];
+		ev[out].data = r->ev.data;
+		out++;
+	}
+	return out;
+}
+
 void fs_mirror_add_local(struct fs_mirror *r, int local, int lfd)
 {
 	struct epoll_event ev = r->ev;
+
+	ev.data.u64 = fs_mirror_tag(r);
+	if (r->ev.events & EPOLLONESHOT)
+		atomic_store(&any_oneshot, true);
 
 	if (fs_real.epoll_ctl(r->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) {
 		if (errno != EEXIST) {
@@ -120,6 +197,7 @@ void fs_mirror_add_local(struct fs_mirror *r, int local, int lfd)
 			return;
 		}
 		ev = r->ev;
+		ev.data.u64 = fs_mirror_tag(r);
 		ev.events &= ~(uint32_t)EPOLLEXCLUSIVE;
 		if (fs_real.epoll_ctl(r->epfd, EPOLL_CTL_MOD, lfd, &ev) < 0)
 			return;

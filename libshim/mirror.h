@@ -35,6 +35,27 @@ struct fs_mirror {
 	struct epoll_event ev;	/* as the application gave it */
 };
 
+/*
+ * A mirrored registration carries a tag, not the application's
+ * epoll_data: epoll_wait then tells the local listener's event from the
+ * listening fd's own, gives the application its data, and reports the
+ * two as one (fs_mirror_fix_events). User-space pointers and small
+ * integers never have these top 16 bits.
+ */
+#define FS_MIRROR_TAG_BASE	0xfa57000000000000ull
+#define FS_MIRROR_TAG_MASK	0xffff000000000000ull
+
+/* The tag of record r. */
+uint64_t fs_mirror_tag(const struct fs_mirror *r);
+/*
+ * n events from an epoll_wait on epfd, an epoll fd with records: tags
+ * become the application's data; a local listener's event reported with
+ * its listening fd's is merged into it; with EPOLLONESHOT, the one of the
+ * two registrations that did not fire is disarmed (one event, as for one
+ * socket). Returns the new count. Lock-free (reads records only).
+ */
+int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n);
+
 /* The identity of epoll fd epfd; made on first use if create. 0: none. */
 uint32_t fs_epoll_id(int epfd, bool create);
 

@@ -35,6 +35,14 @@
 #include "pollsel.h"
 #include "real.h"
 
+/* The library gives the application its events through
+ * fs_epoll_after_wait() (mirrored registrations carry a tag). */
+static int t_epoll_wait(int ep, struct epoll_event *ev, int max, int ms)
+{
+	return fs_epoll_after_wait(ep, ev, epoll_wait(ep, ev, max, ms));
+}
+#define epoll_wait t_epoll_wait
+
 static int local_fd(int fd)
 {
 	struct fs_local *loc = fs_wait_local(fs_fdmap_get(fd), fd);
