@@ -243,9 +243,16 @@ int fs_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags,
 	struct fs_local *loc = NULL;
 	int r;
 
-	if (fs_ent_kind(e) == FS_K_LISTEN)
+	if (fs_ent_kind(e) == FS_K_LISTEN) {
 		loc = fs_wait_local(e, fd);
-	if (loc && !atomic_load_explicit(&loc->accepted, memory_order_relaxed))
+		/* No local listener of its own, but an orphan of this
+		 * listener (a thread that ended, the parent's in a shared
+		 * epoll set): take from it and the original in turn. */
+		if (!loc)
+			loc = fs_local_orphan_of(e);
+	}
+	if (loc && !fs_local_is_orphan(loc) &&
+	    !atomic_load_explicit(&loc->accepted, memory_order_relaxed))
 		atomic_store(&loc->accepted, true);
 	if (loc) {
 		int hold = -1, err;

@@ -292,6 +292,22 @@ void fs_orphan_drained(int lfd)
 	fs_local_close((int)idx, true);
 }
 
+struct fs_local *fs_local_orphan_of(fs_ent e)
+{
+	int hw = atomic_load(&locals_hw);
+
+	for (int i = 0; i < hw; i++) {
+		uint64_t k = atomic_load(&locals[i].key);
+
+		if (k && fs_local_key_tid(k) == FS_ORPHAN_TID &&
+		    fs_local_key_lid(k) == fs_ent_idx(e) &&
+		    fs_local_key_lgen(k) == (fs_ent_gen(e) & FS_KEY_LGEN_MASK) &&
+		    atomic_load(&locals[i].fd) >= 0)
+			return &locals[i];
+	}
+	return NULL;
+}
+
 bool fs_local_is_orphan(const struct fs_local *loc)
 {
 	return fs_local_key_tid(atomic_load(&loc->key)) == FS_ORPHAN_TID;
@@ -299,11 +315,39 @@ bool fs_local_is_orphan(const struct fs_local *loc)
 
 void fs_locals_forget_all(void)
 {
+	fs_locals_fork_child(0);
+}
+
+void fs_locals_fork_child(pid_t old_tid)
+{
 	int hw = atomic_load(&locals_hw);
 
 	for (int i = 0; i < hw; i++) {
 		struct fs_local *loc = &locals[i];
-		int lfd = atomic_exchange(&loc->fd, FS_LOCAL_DEAD);
+		uint64_t key = atomic_load(&loc->key);
+		int lfd;
+
+		if (old_tid && key && fs_local_key_tid(key) == old_tid &&
+		    atomic_load(&loc->fd) >= 0 && fs_mirror_has_local(i)) {
+			/* In an epoll set the child shares with its parent:
+			 * the child may wait on that set, which reports this
+			 * local listener; keep it, as an orphan the child can
+			 * accept from, and make the child none of its own for
+			 * that listener (its own would be reported to the
+			 * parent, which cannot accept from it). */
+			struct fs_listener *l = &fs_listeners[fs_local_key_lid(key)];
+
+			atomic_store(&loc->key,
+				     fs_local_key(fs_local_key_lid(key),
+						  fs_local_key_lgen(key),
+						  FS_ORPHAN_TID));
+			atomic_store(&loc->accepted, false);
+			atomic_store(&loc->unwatched, 0);
+			loc->parked = false;
+			atomic_store(&l->refused, true);
+			continue;
+		}
+		lfd = atomic_exchange(&loc->fd, FS_LOCAL_DEAD);
 
 		if (lfd >= 0) {
 			fs_fdmap_set(lfd, 0);

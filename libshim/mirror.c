@@ -270,6 +270,15 @@ void fs_mirror_drop_owner(pid_t tid)
 	}
 }
 
+bool fs_mirror_has_local(int local)
+{
+	for (int i = 0; i < recs_hw; i++) {
+		if (recs[i].used && recs[i].local == local && rec_valid(&recs[i]))
+			return true;
+	}
+	return false;
+}
+
 void fs_mirror_fork_child(pid_t old_tid, pid_t new_tid)
 {
 	for (int i = 0; i < recs_hw; i++) {
@@ -282,6 +291,13 @@ void fs_mirror_fork_child(pid_t old_tid, pid_t new_tid)
 			continue;
 		}
 		r->owner = new_tid;
+		/* A local listener kept in the child (fs_locals_fork_child)
+		 * stays mirrored; the others are gone: pending again. */
+		if (r->local >= 0 && r->local_fd >= 0 &&
+		    fs_fdmap_get(r->local_fd) ==
+		    fs_ent_make(FS_K_LOCAL, (uint32_t)r->local,
+				fs_ent_gen(fs_fdmap_get(r->local_fd))))
+			continue;
 		r->local = -1;
 		r->local_fd = -1;
 	}

@@ -94,7 +94,10 @@ void fs_mirror_restore(uint32_t epid, int local, int lfd,
 void fs_mirror_drop_listener(uint32_t lid);
 void fs_mirror_drop_owner(pid_t tid);
 
-/* In a fork child: the forking thread's records become pending. */
+/* Is local listener local mirrored into some epoll set (any events)? */
+bool fs_mirror_has_local(int local);
+/* In a fork child: the forking thread's records become the child's,
+ * pending unless their local listener was kept. */
 void fs_mirror_fork_child(pid_t old_tid, pid_t new_tid);
 
 /* No records (fs_shim_reset). */

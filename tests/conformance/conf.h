@@ -48,6 +48,6 @@ struct conf_case {
 	const char *name;
 	int (*fn)(void);
 };
-extern const struct conf_case cases_a[], cases_b[];
+extern const struct conf_case cases_a[], cases_b[], cases_c[];
 
 #endif

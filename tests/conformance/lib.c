@@ -264,9 +264,9 @@ int ncpus_allowed(void)
 
 static const struct conf_case *find(const char *name)
 {
-	const struct conf_case *tabs[] = { cases_a, cases_b };
+	const struct conf_case *tabs[] = { cases_a, cases_b, cases_c };
 
-	for (size_t t = 0; t < 2; t++)
+	for (size_t t = 0; t < 3; t++)
 		for (const struct conf_case *c = tabs[t]; c->name; c++)
 			if (!strcmp(c->name, name))
 				return c;
@@ -279,9 +279,9 @@ int main(int argc, char **argv)
 	const char *p;
 
 	if (argc == 2 && !strcmp(argv[1], "-l")) {
-		const struct conf_case *tabs[] = { cases_a, cases_b };
+		const struct conf_case *tabs[] = { cases_a, cases_b, cases_c };
 
-		for (size_t t = 0; t < 2; t++)
+		for (size_t t = 0; t < 3; t++)
 			for (c = tabs[t]; c->name; c++)
 				printf("%s\n", c->name);
 		return 0;
