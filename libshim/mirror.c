@@ -152,8 +152,19 @@ int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n)
 			continue;
 		}
 		u &= ~FS_MIRROR_TAG_MASK;
-		if (u == 0 || u > (uint64_t)recs_hw || !recs[u - 1].used)
-			continue;	/* a record gone meanwhile: drop it */
+		if (u == 0 || u > (uint64_t)recs_hw)
+			continue;
+		if (!recs[u - 1].used) {
+			/* Its record is gone but the registration is not (it
+			 * should not happen): take the local listener out of
+			 * the set rather than report it again and again. */
+			r = &recs[u - 1];
+			if (r->local_fd >= 0 &&
+			    fs_ent_kind(fs_fdmap_get(r->local_fd)) == FS_K_LOCAL)
+				fs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, r->local_fd,
+						  NULL);
+			continue;
+		}
 		r = &recs[u - 1];
 		/* Reported with the listening fd's own event (already given
 		 * out, or still to come): one event. */
@@ -251,6 +262,8 @@ void fs_mirror_on_local_gone(int local, int local_fd)
 			fs_real.epoll_ctl(r->epfd, EPOLL_CTL_DEL, local_fd, NULL);
 		r->local = -1;
 		r->local_fd = -1;
+		if (r->owner == 0)
+			r->used = false;	/* an orphan's: no thread's */
 	}
 }
 
@@ -265,7 +278,13 @@ void fs_mirror_drop_listener(uint32_t lid)
 void fs_mirror_drop_owner(pid_t tid)
 {
 	for (int i = 0; i < recs_hw; i++) {
-		if (recs[i].used && recs[i].owner == tid)
+		if (!recs[i].used || recs[i].owner != tid)
+			continue;
+		/* Still mirrored: an orphan (local.c) the other threads take
+		 * from; the record stays, no thread's, until it is closed. */
+		if (recs[i].local >= 0)
+			recs[i].owner = 0;
+		else
 			recs[i].used = false;
 	}
 }

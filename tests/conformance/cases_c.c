@@ -159,6 +159,40 @@ static int c_fastopen_key(void)
 	return 0;
 }
 
+/* D12: a thread that added the listener to a shared epoll set exits
+ * with connections queued; the main thread waits on that set. */
+struct epx {
+	int l, ep;
+};
+
+static void *epoll_exit_worker(void *arg)
+{
+	struct epx *x = arg;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 };
+
+	epoll_ctl(x->ep, EPOLL_CTL_ADD, x->l, &ev);
+	connect_n(0, P, 6, NULL, 1000);
+	return NULL;
+}
+
+static int c_thread_exit_queued_epoll(void)
+{
+	struct epx x = { mklisten(P, 16), epoll_create1(0) };
+	struct epoll_event out[4];
+	int n, data_ok = 1;
+
+	CHECK(x.l);
+	set_nonblock(x.l, true);
+	in_thread(epoll_exit_worker, &x);
+	n = epoll_wait(x.ep, out, 4, 300);
+	for (int i = 0; i < n; i++)
+		data_ok &= out[i].data.u64 == 77;
+	R("events %d with the application's data: %s", n > 0,
+	  data_ok ? "yes" : "no");
+	R("accepted %d", drain_epoll(x.ep, x.l, 6, 300));
+	return 0;
+}
+
 /* Guards. */
 static int c_listen_again_backlog(void)
 {
@@ -257,6 +291,7 @@ const struct conf_case cases_c[] = {
 	{ "epoll_shared_fork", c_epoll_shared_fork },
 	{ "blocking_busy_process", c_blocking_busy_process },
 	{ "fastopen_key", c_fastopen_key },
+	{ "thread_exit_queued_epoll", c_thread_exit_queued_epoll },
 	{ "listen_again_backlog", c_listen_again_backlog },
 	{ "worker_moves_cpu", c_worker_moves_cpu },
 	{ "closefrom_after_wait", c_closefrom_after_wait },
