@@ -22,6 +22,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define P conf_port
@@ -287,12 +288,30 @@ static int c_sigio(void)
 	return 0;
 }
 
-/* D30: a signal handler calls listen() while the main loop is in the shim. */
+/*
+ * D30: a signal handler calls listen() while the thread is in the shim.
+ * Another thread sends the signals as fast as it can, so some land
+ * between the shim taking its lock and recording that it holds it.
+ */
 static int hl;
+static volatile int kicking;
 static void on_tick(int s)
 {
 	(void)s;
 	listen(hl, 16);
+}
+
+static void *kicker(void *arg)
+{
+	pthread_t main_thread = *(pthread_t *)arg;
+
+	while (kicking) {
+		struct timespec ts = { 0, 3000 };
+
+		pthread_kill(main_thread, SIGUSR2);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
 }
 
 static int c_handler_listen(void)
@@ -300,9 +319,8 @@ static int c_handler_listen(void)
 	int ep = epoll_create1(0);
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sigaction sa;
-	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	pthread_t self = pthread_self(), t;
 	int64_t end;
-	long loops = 0;
 
 	hl = mklisten(P, 16);
 	CHECK(hl);
@@ -310,16 +328,17 @@ static int c_handler_listen(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_tick;
 	sa.sa_flags = SA_RESTART;
-	sigaction(SIGPROF, &sa, NULL);
-	setitimer(ITIMER_PROF, &it, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	kicking = 1;
+	pthread_create(&t, NULL, kicker, &self);
 	end = now_ms() + 1500;
 	while (now_ms() < end) {
 		epoll_ctl(ep, EPOLL_CTL_ADD, hl, &ev);
 		epoll_ctl(ep, EPOLL_CTL_DEL, hl, NULL);
-		loops++;
+		listen(hl, 16);
 	}
-	it = (struct itimerval){ { 0, 0 }, { 0, 0 } };
-	setitimer(ITIMER_PROF, &it, NULL);
+	kicking = 0;
+	pthread_join(t, NULL);
 	R("finished");
 	return 0;
 }
