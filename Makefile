@@ -2,6 +2,7 @@
 #
 # make            build kmod/fastsocket.ko, libshim/libfastsocket.so, tools
 # make check      unit tests on the host, then the VM tests (see README.md)
+# make conformance  plain-vs-shim conformance cases on the host (TAP)
 # make clean      back to the tree as cloned
 #
 # KDIR selects the kernel build tree. Default: the running kernel's, when
@@ -29,7 +30,7 @@ RT_KDIR ?= /usr/src/linux-headers-$(RT_KVER)
 RT_BUILD := $(CURDIR)/build/$(RT_KVER)
 
 .PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
-.PHONY: bench demo
+.PHONY: bench demo conformance
 
 all: module shim tools
 
@@ -65,6 +66,12 @@ tools:
 unit: shim
 	$(MAKE) -C tests/unit
 
+# Each tests/conformance case plainly and under the shim (host, userspace
+# fallback; a private network namespace per run as root): TAP, non-zero
+# on a divergence not listed in tests/conformance/inherent.
+conformance: shim
+	$(MAKE) -C tests/conformance check
+
 check: deps
 	@tests/check
 
@@ -81,4 +88,5 @@ clean:
 	$(MAKE) -C libshim clean
 	$(MAKE) -C tools clean
 	$(MAKE) -C tests/unit clean
+	$(MAKE) -C tests/conformance clean
 	$(MAKE) -C tests/vm clean
