@@ -3,6 +3,7 @@
 # make            build kmod/fastsocket.ko, libshim/libfastsocket.so, tools,
 #                 and on x86-64 the cost-model plugin (bench/model)
 # make check      unit tests on the host, then the VM tests (see README.md)
+# make conformance  plain-vs-shim conformance cases on the host (TAP)
 # make clean      back to the tree as cloned
 #
 # KDIR selects the kernel build tree. Default: the running kernel's, when
@@ -30,7 +31,7 @@ RT_KDIR ?= /usr/src/linux-headers-$(RT_KVER)
 RT_BUILD := $(CURDIR)/build/$(RT_KVER)
 
 .PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
-.PHONY: shellcheck
+.PHONY: shellcheck conformance
 .PHONY: bench demo model
 
 # The cost-model plugin and its guest helpers are x86-64 code (the guest is
@@ -82,6 +83,12 @@ unit: shim
 	$(MAKE) -C tests/unit
 	$(MAKE) -C tests/progs
 
+# Each tests/conformance case plainly and under the shim (host, userspace
+# fallback; a private network namespace per run as root): TAP, non-zero
+# on a divergence not listed in tests/conformance/inherent.
+conformance: shim
+	$(MAKE) -C tests/conformance check
+
 check: deps
 	@tests/check
 
@@ -100,4 +107,5 @@ clean:
 	$(MAKE) -C bench/model clean
 	$(MAKE) -C tests/unit clean
 	$(MAKE) -C tests/progs clean
+	$(MAKE) -C tests/conformance clean
 	$(MAKE) -C tests/vm clean

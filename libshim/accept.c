@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "fdmap.h"
 #include "local.h"
@@ -23,15 +25,79 @@ static int rcvtimeo_ms(int fd)
 	struct timeval tv = { 0, 0 };
 	socklen_t len = sizeof(tv);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 ||
+	if (fs_real.getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 ||
 	    (tv.tv_sec == 0 && tv.tv_usec == 0))
 		return -1;
 	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 }
 
+/*
+ * The blocking wait (poll) was interrupted by a signal. A blocking
+ * accept() is restarted after a handler with SA_RESTART, unless the
+ * socket has SO_RCVTIMEO (then Linux returns EINTR whatever the flag);
+ * poll() never is. Which signal it was is not known here: restart only
+ * if every handler installed has SA_RESTART (a handler without it may
+ * have been the one; then EINTR, as the application asked).
+ */
+static bool restart_after_signal(bool has_timeout)
+{
+	if (has_timeout)
+		return false;
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (!(sa.sa_flags & SA_SIGINFO) &&
+		    (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+			continue;
+		if (!(sa.sa_flags & SA_RESTART))
+			return false;
+	}
+	return true;
+}
+
+/* Where the blocking wait's dup goes: high, out of the way of the fd
+ * numbers the application's next accept and socket calls get. */
+static int hold_min(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur < 256)
+		return 0;
+	return (int)(rl.rlim_cur / 2);
+}
+
 static bool again(int err)
 {
 	return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+#define STEAL_MAX	8
+
+/*
+ * Take a connection from another thread's local listener of the same
+ * listener (see accept_both). Under the lock, so none of them is closed
+ * (and its fd number reused) meanwhile.
+ */
+static int steal(struct fs_local *loc, bool idle_only, struct sockaddr *addr,
+		 socklen_t *alen, int flags)
+{
+	int fds[STEAL_MAX], n, r = -1;
+
+	if (!fs_lock_and_reap())
+		return -1;
+	n = fs_locals_others(loc, idle_only, fds, STEAL_MAX);
+	for (int i = 0; i < n && r < 0; i++) {
+		r = fs_real.accept4(fds[i], addr, alen, flags);
+		if (r < 0 && again(errno))
+			fs_orphan_drained(fds[i]);
+	}
+	fs_unlock();
+	if (r < 0)
+		errno = EAGAIN;
+	return r;
 }
 
 /*
@@ -48,9 +114,19 @@ static bool again(int err)
  * it) and go round again; if only the original is ready, do the
  * application's blocking accept on it. A local listener that is no
  * longer the shim's (EBADF and kin) hands over to the original.
+ *
+ * Local listeners are per thread, but the application's listening socket
+ * is one queue for all its threads. So when both are empty, the caller
+ * also takes from other threads' local listeners of the same socket:
+ * from those whose owner never accepts (it only waits: a poll thread that
+ * hands the work to an accepting one), and, before blocking, from all of
+ * them, which the blocking wait watches too (a busy blocking worker's
+ * connections go to an idle one, as from one queue). A thread whose
+ * queues are empty pays a lock-free scan; the lock and the extra accepts
+ * only when another local listener qualifies.
  */
 static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
-		       socklen_t *alen, int flags)
+		       socklen_t *alen, int flags, int *hold)
 {
 	int nonblock = -1, timeout = -2;
 	int64_t deadline = 0;
@@ -93,17 +169,45 @@ static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
 			if (r >= 0 || !again(errno))
 				return r;
 		}
+		if (fs_locals_others(loc, nonblock, NULL, STEAL_MAX) > 0) {
+			int r = steal(loc, nonblock, addr, alen, flags);
+
+			if (r >= 0)
+				return r;
+		}
 		if (nonblock) {
 			errno = EAGAIN;
 			return -1;
 		}
 
-		struct pollfd p[2] = {
+		struct pollfd p[2 + STEAL_MAX] = {
 			{ .fd = lfd, .events = POLLIN },
 			{ .fd = fd, .events = POLLIN },
 		};
-		int wait = -1, n;
+		int others[STEAL_MAX], no = 0, wait = -1, n;
 
+		if (fs_lock_and_reap()) {
+			no = fs_locals_others(loc, false, others, STEAL_MAX);
+			fs_unlock();
+		}
+		for (int i = 0; i < no; i++) {
+			p[2 + i].fd = others[i];
+			p[2 + i].events = POLLIN;
+		}
+
+		if (*hold < 0) {
+			/*
+			 * A thread blocked in accept() keeps the socket alive
+			 * if another thread closes its fd meanwhile, and gets
+			 * the next connection. Waiting in poll() does not:
+			 * wait, and accept, on a private dup of it instead.
+			 */
+			*hold = fs_real.fcntl(fd, F_DUPFD_CLOEXEC, hold_min());
+			if (*hold >= 0) {
+				fd = *hold;
+				p[1].fd = fd;
+			}
+		}
 		if (timeout == -2) {
 			timeout = rcvtimeo_ms(fd);
 			if (timeout >= 0)
@@ -114,14 +218,20 @@ static int accept_both(int fd, struct fs_local *loc, struct sockaddr *addr,
 
 			wait = left > 0 ? (int)left : 0;
 		}
-		n = fs_real.poll(p, 2, wait);
+		n = fs_real.poll(p, (nfds_t)(2 + no), wait);
+		if (n < 0 && errno == EINTR && restart_after_signal(timeout >= 0))
+			continue;
 		if (n < 0)
 			return -1;
 		if (n == 0) {
 			errno = EAGAIN;
 			return -1;
 		}
-		if (p[1].revents && !(p[0].revents & POLLIN))
+		bool other = false;
+
+		for (int i = 0; i < no; i++)
+			other |= (p[2 + i].revents & POLLIN) != 0;
+		if (p[1].revents && !(p[0].revents & POLLIN) && !other)
 			return fs_real.accept4(fd, addr, alen, flags);
 	}
 }
@@ -133,12 +243,28 @@ int fs_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags,
 	struct fs_local *loc = NULL;
 	int r;
 
-	if (fs_ent_kind(e) == FS_K_LISTEN)
+	if (fs_ent_kind(e) == FS_K_LISTEN) {
 		loc = fs_wait_local(e, fd);
-	if (loc)
-		r = accept_both(fd, loc, addr, alen, flags);
-	else
+		/* No local listener of its own, but an orphan of this
+		 * listener (a thread that ended, the parent's in a shared
+		 * epoll set): take from it and the original in turn. */
+		if (!loc)
+			loc = fs_local_orphan_of(e);
+	}
+	if (loc && !fs_local_is_orphan(loc) &&
+	    !atomic_load_explicit(&loc->accepted, memory_order_relaxed))
+		atomic_store(&loc->accepted, true);
+	if (loc) {
+		int hold = -1, err;
+
+		r = accept_both(fd, loc, addr, alen, flags, &hold);
+		err = errno;
+		if (hold >= 0)
+			fs_real.close(hold);
+		errno = err;
+	} else {
 		r = real(fd, addr, alen, flags);
+	}
 	if (r >= 0)
 		fs_forget_stale(r);
 	return r;

@@ -26,12 +26,16 @@ int fs_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	fs_ent old = fs_fdmap_get(fd);
 	struct fs_listener *l;
-	int rp = 0, one = 1, zero = 0, rc, err;
+	int rp = 0, one = 1, rc, err;
 	socklen_t rplen = sizeof(rp);
-	bool set = false;
 
 	if (old)
 		fs_forget_if_stale(fd, old);
+	if (fs_ent_kind(fs_fdmap_get(fd)) == FS_K_TAINT && fs_cfg.valid &&
+	    fs_cfg.mode != 0 && sa && len >= sizeof(sa_family_t) &&
+	    fs_port_configured(&fs_cfg, fs_sockaddr_port(sa, len)))
+		fs_info("fd %d: TCP-MD5/AO keys, an IPsec policy, a socket filter or a ULP set before bind: no local listeners can have them; passing through",
+			fd);
 	if (!fs_cfg.valid || fs_cfg.mode == 0 || !sa ||
 	    len < sizeof(sa_family_t) ||
 	    !fs_port_configured(&fs_cfg, fs_sockaddr_port(sa, len)) ||
@@ -44,22 +48,25 @@ int fs_bind(int fd, const struct sockaddr *sa, socklen_t len)
 		fs_unlock();
 		return fs_real.bind(fd, sa, len);
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &rplen) < 0)
+	if (fs_real.getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &rplen) < 0)
 		rp = 0;
-	if (!rp) {
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
-			fs_debug("fd %d: SO_REUSEPORT: %s; passing through", fd,
-				 strerror(errno));
-			fs_unlock();
-			return fs_real.bind(fd, sa, len);
-		}
-		set = true;
-	}
+	/*
+	 * The real bind first, with the application's own SO_REUSEPORT: a
+	 * port another socket holds must still fail with EADDRINUSE. The
+	 * shim's SO_REUSEPORT goes on after it, before listen() (where the
+	 * kernel forms the reuseport group), so the siblings can join.
+	 */
 	rc = fs_real.bind(fd, sa, len);
 	err = errno;
 	if (rc < 0) {
-		if (set)
-			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof(zero));
+		fs_unlock();
+		errno = err;
+		return rc;
+	}
+	if (!rp && fs_real.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+			      sizeof(one)) < 0) {
+		fs_debug("fd %d: SO_REUSEPORT: %s; passing through", fd,
+			 strerror(errno));
 		fs_unlock();
 		errno = err;
 		return rc;
@@ -172,12 +179,12 @@ static void adopt_one(int fd)
 	char name[64];
 
 	if (fs_fdmap_get(fd) || !fs_is_tcp(fd) ||
-	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) < 0 || !on ||
+	    fs_real.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) < 0 || !on ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
 	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
 	    !fs_port_configured(&fs_cfg, fs_sockaddr_port((struct sockaddr *)&ss, sl)))
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &rl) < 0 || !rp) {
+	if (fs_real.getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &rl) < 0 || !rp) {
 		fs_format_addr(fd, name, sizeof(name));
 		fs_info("%s (fd %d): inherited listening socket without SO_REUSEPORT: no local listeners can join it; passing through",
 			name, fd);
@@ -189,6 +196,7 @@ static void adopt_one(int fd)
 	if (fs_mode() != 0) {
 		l = fs_listener_record(fd, true);
 		if (l) {
+			l->flags |= FS_LST_INHERITED;
 			fs_info("%s (fd %d): inherited listening socket with SO_REUSEPORT: managed",
 				l->name, fd);
 			on_listening(l, fd, SOMAXCONN);

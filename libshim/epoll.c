@@ -138,6 +138,8 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 	case FS_MIRROR_MOD: {
 		struct epoll_event mod = *ev;
 
+		mod.data.u64 = fs_mirror_tag(r);
+
 		if (fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->local_fd, &mod) < 0 &&
 		    errno == ENOENT) {
 			int local = r->local, fd2 = r->local_fd;
@@ -153,6 +155,7 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		fs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, r->local_fd, NULL);
 		unread = r->local;
 		r->local = -1;
+		fs_mirror_restore(epid, unread, r->local_fd, r);
 		break;
 	default:
 		break;
@@ -165,6 +168,13 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		fs_park_unwatched(unread);
 	else if (r && r->used && r->local >= 0 && (r->ev.events & FS_EPOLL_READ))
 		fs_park_watched(r->local);
+}
+
+int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n)
+{
+	if (n <= 0 || fs_ent_kind(fs_fdmap_get(epfd)) != FS_K_EPOLL)
+		return n;
+	return fs_mirror_fix_events(epfd, ev, n);
 }
 
 int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)

@@ -47,4 +47,12 @@ void fs_mirror_decide(int op, bool have_rec, bool rec_mirrored,
 /* Intercepted entry point. */
 int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 
+/*
+ * After an epoll_wait on epfd returned n events: the shim's mirrored
+ * registrations reported as the application's (fs_mirror_fix_events).
+ * Returns the count to give the application. One fd-table lookup for an
+ * epoll fd without mirrored registrations.
+ */
+int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n);
+
 #endif /* FASTSOCKET_EPOLL_H */

@@ -25,6 +25,9 @@ enum fs_kind {
 	FS_K_EPOLL = 2,		/* epoll fd with mirrored registrations */
 	FS_K_LOCAL = 3,		/* the shim's own local listener */
 	FS_K_DEV = 4,		/* the shim's fd of /dev/fastsocket */
+	FS_K_TAINT = 5,		/* a socket with what no sibling may lack (TCP-MD5,
+				 * IPsec policy, filter, ULP) set before bind; gen:
+				 * its inode's low 32 bits */
 };
 
 #define FS_FD_CHUNK_SHIFT	10

@@ -6,7 +6,10 @@
 #include "fdops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,6 +39,21 @@ int fs_close(int fd)
 		fs_entry_gone(fd, e);
 	errno = err;
 	return rc;
+}
+
+void fs_closed_elsewhere(int fd)
+{
+	fs_ent e = fs_fdmap_get(fd);
+
+	if (!e || !fs_same_process())
+		return;
+	if (fs_ent_kind(e) == FS_K_LOCAL) {
+		fs_local_taken(fd, e, false);
+		return;
+	}
+	e = fs_fdmap_xchg(fd, 0);
+	if (e)
+		fs_entry_gone(fd, e);
 }
 
 /* newfd is a new fd for oldfd's file: it carries oldfd's state. */
@@ -82,6 +100,62 @@ int fs_fcntl_dupfd(int fd, int cmd, int minfd)
 		note_dup(fd, r);
 	errno = err;
 	return r;
+}
+
+int fs_fcntl_setfl(int fd, int (*real)(int, int, ...), int flags)
+{
+	fs_ent e = fs_fdmap_get(fd);
+	struct fs_listener *l;
+	int r = real(fd, F_SETFL, flags), err = errno;
+
+	/* A signal-driven (O_ASYNC) listener: its local listeners raise no
+	 * SIGIO, so they stop. */
+	if (r < 0 || !(flags & O_ASYNC) || fs_ent_kind(e) != FS_K_LISTEN ||
+	    !fs_same_process() || !fs_lock_and_reap())
+		return r;
+	l = fs_listener_known(e);
+	if (l)
+		fs_locals_stop(l, e, "the application made it signal-driven (O_ASYNC)");
+	fs_unlock();
+	errno = err;
+	return r;
+}
+
+/*
+ * A managed listener sent to another process (SCM_RIGHTS): that process
+ * accepts from the original socket only, while connections of this
+ * process's workers' CPUs would keep landing on local listeners here,
+ * where nobody may accept any more (the sender may stop waiting, or
+ * close). Its local listeners stop before it leaves.
+ */
+void fs_sending_fds(const struct msghdr *msg)
+{
+	struct cmsghdr *cm;
+
+	if (!fs_same_process())
+		return;
+	for (cm = CMSG_FIRSTHDR((struct msghdr *)msg); cm;
+	     cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			fs_ent e;
+			struct fs_listener *l;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			e = fs_fdmap_get(fd);
+			if (fs_ent_kind(e) != FS_K_LISTEN || !fs_lock_and_reap())
+				continue;
+			l = fs_listener_known(e);
+			if (l)
+				fs_locals_stop(l, e, "sent to another process (SCM_RIGHTS)");
+			fs_unlock();
+		}
+	}
 }
 
 int fs_dup3(int oldfd, int newfd, int flags, fs_dup_fn real)

@@ -8,10 +8,18 @@
 #include "real.h"
 
 int fs_close(int fd);
+struct msghdr;
+/* sendmsg() is about to pass fds (SCM_RIGHTS): managed listeners among
+ * them stop their local listeners. */
+void fs_sending_fds(const struct msghdr *msg);
+/* fd was closed where the shim could not see it (fclose): forget it. */
+void fs_closed_elsewhere(int fd);
 int fs_dup(int fd);
 /* real: fs_real_dup2 or fs_real_dup3 (real.h). */
 int fs_dup3(int oldfd, int newfd, int flags, fs_dup_fn real);
 int fs_fcntl_dupfd(int fd, int cmd, int minfd);
+/* fcntl(F_SETFL): O_ASYNC on a managed listener stops its local listeners. */
+int fs_fcntl_setfl(int fd, int (*real)(int, int, ...), int flags);
 int fs_close_range(unsigned int lo, unsigned int hi, int flags);
 void fs_closefrom(int lo);
 

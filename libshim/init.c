@@ -71,7 +71,8 @@ void fs_atfork_parent(void)
 /*
  * In the child: the bookkeeping of fds stays (the child has the same
  * fds), but local listeners belong to the thread that made them, in the
- * parent: close the child's copies. The forking thread's epoll records
+ * parent: close the child's copies, except those mirrored into epoll sets
+ * the child now shares (kept as orphans, see fs_locals_fork_child). The forking thread's epoll records
  * become the child's, pending, so the child's first wait mirrors its own
  * local listener into them. The child is placed anew (CPU counts are the
  * parent's).
@@ -83,7 +84,7 @@ void fs_atfork_child(void)
 	fs_lock_fork_child();
 	fork_locked = false;
 	fs_own_process();
-	fs_locals_forget_all();
+	fs_locals_fork_child(old);
 	fs_park_forget_all();
 	fs_mirror_fork_child(old, fs_self.tid);
 	fs_self.ncache = 0;

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -34,6 +35,7 @@
 #include "park.h"
 #include "pollsel.h"
 #include "real.h"
+#include "sockopt.h"
 
 #define FS_EXPORT __attribute__((visibility("default")))
 
@@ -41,6 +43,8 @@
 static pthread_once_t resolved = PTHREAD_ONCE_INIT;
 
 static int (*real_fcntl64)(int, int, ...);
+static int (*real_fclose)(FILE *);
+static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 
 static void *must(const char *name)
 {
@@ -79,6 +83,10 @@ static void resolve(void)
 	fs_real.pselect = must("pselect");
 	fs_real.close_range = dlsym(RTLD_NEXT, "close_range");
 	fs_real.closefrom = dlsym(RTLD_NEXT, "closefrom");
+	fs_real.setsockopt = must("setsockopt");
+	fs_real.getsockopt = must("getsockopt");
+	real_fclose = must("fclose");
+	real_sendmsg = must("sendmsg");
 	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
 	if (!real_fcntl64)
 		real_fcntl64 = fs_real.fcntl;
@@ -127,7 +135,46 @@ FS_EXPORT int shutdown(int fd, int how)
 	return fs_shutdown(fd, how);
 }
 
+FS_EXPORT int setsockopt(int fd, int level, int name, const void *val,
+			 socklen_t len)
+{
+	ready();
+	return fs_setsockopt(fd, level, name, val, len);
+}
+
+FS_EXPORT int getsockopt(int fd, int level, int name, void *val,
+			 socklen_t *len)
+{
+	ready();
+	return fs_getsockopt(fd, level, name, val, len);
+}
+
+FS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ready();
+	if (msg && msg->msg_controllen)
+		fs_sending_fds(msg);
+	return real_sendmsg(fd, msg, flags);
+}
+
 /* ---- fds ----------------------------------------------------------- */
+
+/*
+ * fclose() closes its fd inside libc, where the shim cannot see it: an
+ * fdopen()ed listening socket would keep its local listeners. Note the
+ * close for the stream's fd once libc has closed it.
+ */
+FS_EXPORT int fclose(FILE *f)
+{
+	int fd, rc;
+
+	ready();
+	fd = f ? fileno(f) : -1;
+	rc = real_fclose(f);
+	if (fd >= 0)
+		fs_closed_elsewhere(fd);
+	return rc;
+}
 
 FS_EXPORT int close(int fd)
 {
@@ -158,6 +205,8 @@ static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd,
 {
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return fs_fcntl_dupfd(fd, cmd, (int)arg);
+	if (cmd == F_SETFL && (arg & O_ASYNC))
+		return fs_fcntl_setfl(fd, real, (int)arg);
 	return real(fd, cmd, arg);
 }
 
@@ -215,7 +264,8 @@ FS_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	ready();
 	fs_wait_hook();
-	return fs_real.epoll_wait(epfd, ev, max, timeout);
+	return fs_epoll_after_wait(epfd, ev,
+				   fs_real.epoll_wait(epfd, ev, max, timeout));
 }
 
 FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
@@ -223,7 +273,9 @@ FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
 {
 	ready();
 	fs_wait_hook();
-	return fs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+	return fs_epoll_after_wait(epfd, ev,
+				   fs_real.epoll_pwait(epfd, ev, max, timeout,
+						       mask));
 }
 
 FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
@@ -235,7 +287,8 @@ FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 		errno = ENOSYS;
 		return -1;
 	}
-	return fs_real.epoll_pwait2(epfd, ev, max, ts, mask);
+	return fs_epoll_after_wait(epfd, ev,
+				   fs_real.epoll_pwait2(epfd, ev, max, ts, mask));
 }
 
 FS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)

@@ -33,6 +33,9 @@ enum fs_listener_state {
  * sockets (nginx "reuseport"). Each worker's own socket is registered as
  * its CPU's local listener; nothing is copied. */
 #define FS_LST_PER_WORKER	2u
+/* Inherited across exec: its history (TCP-MD5 keys, IPsec policy) is
+ * unknown, so the userspace fallback makes no sibling of it. */
+#define FS_LST_INHERITED	4u
 
 struct fs_listener {
 	_Atomic uint32_t gen;	/* bumped when the slot is freed */
@@ -97,6 +100,7 @@ enum {
 	SAY_PIN_FAILED = 1u << 5,
 	SAY_REGISTER_FAILED = 1u << 6,
 	SAY_SPAWN_REFUSED = 1u << 7,		/* module refuses: pass through */
+	SAY_STOPPED = 1u << 8,			/* fs_locals_stop() */
 };
 
 /*

@@ -9,6 +9,7 @@
  */
 #include "local.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include "dev.h"
@@ -18,6 +19,7 @@
 #include "place.h"
 #include "real.h"
 #include "shim.h"
+#include "sibling.h"
 
 static struct fs_local locals[FS_MAX_LOCALS];
 static _Atomic int locals_hw;		/* slots ever used */
@@ -157,26 +159,195 @@ void fs_locals_relisten(uint32_t lid, uint32_t lgen, int backlog)
 	for_each_local_of(lid, lgen, relisten_one, &backlog);
 }
 
+struct opt_ctx {
+	int level, name;
+	const void *val;
+	socklen_t len;
+	bool ok;
+};
+
+static void setopt_one(int idx, void *arg)
+{
+	struct opt_ctx *o = arg;
+	int lfd = atomic_load(&locals[idx].fd);
+
+	if (lfd >= 0 && fs_real.setsockopt(lfd, o->level, o->name, o->val,
+					   o->len) < 0)
+		o->ok = false;
+}
+
+bool fs_locals_setsockopt(uint32_t lid, uint32_t lgen, int level, int name,
+			  const void *val, socklen_t len)
+{
+	struct opt_ctx o = { level, name, val, len, true };
+
+	fs_assert_locked();
+	for_each_local_of(lid, lgen, setopt_one, &o);
+	return o.ok;
+}
+
+void fs_locals_stop(struct fs_listener *l, fs_ent e, const char *why)
+{
+	fs_assert_locked();
+	if (atomic_exchange(&l->refused, true))
+		return;
+	fs_locals_close_of(fs_ent_idx(e), fs_ent_gen(e), false);
+	fs_listener_say_once(l, SAY_STOPPED,
+			     "%s: %s; no local listeners for it from now on, passing through",
+			     l->name, why);
+}
+
+void fs_local_refuse(struct fs_local *loc, const char *why)
+{
+	if (!fs_lock_and_reap())
+		return;
+	fs_debug("local listener fd %d: %s; closed, the worker passes through",
+		 atomic_load(&loc->fd), why);
+	fs_local_close(fs_local_index(loc), false);
+	atomic_store(&loc->fd, FS_LOCAL_NONE);
+	fs_unlock();
+}
+
+int fs_locals_others(const struct fs_local *loc, bool idle_only, int *fds,
+		     int max)
+{
+	uint64_t key = atomic_load(&loc->key);
+	uint32_t lid = fs_local_key_lid(key), lgen = fs_local_key_lgen(key);
+	int hw = atomic_load(&locals_hw), n = 0;
+
+	if (!key)
+		return 0;
+	for (int i = 0; i < hw && n < max; i++) {
+		uint64_t k = atomic_load(&locals[i].key);
+		int lfd = atomic_load(&locals[i].fd);
+
+		if (!k || &locals[i] == loc || lfd < 0 ||
+		    fs_local_key_lid(k) != lid || fs_local_key_lgen(k) != lgen ||
+		    (idle_only && atomic_load(&locals[i].accepted) &&
+		     !atomic_load(&locals[i].unwatched)))
+			continue;
+		if (fds)
+			fds[n] = lfd;
+		n++;
+	}
+	return n;
+}
+
+static bool queued(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	return fs_real.poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/*
+ * A thread that ends leaves its userspace local listeners' queued
+ * connections to the process's other threads: closing would reset them
+ * (unless net.ipv4.tcp_migrate_req=1). Such a local listener becomes an
+ * orphan: no thread's, left in the epoll sets it was mirrored into, and
+ * taken from by the other threads' accept and poll (it counts as idle,
+ * see fs_locals_others); closed once found empty, or with its listener.
+ */
 void fs_locals_close_thread(pid_t tid)
 {
 	int hw = atomic_load(&locals_hw);
+	int migrate = -1;
 
 	fs_assert_locked();
 	for (int i = 0; i < hw; i++) {
 		uint64_t key = atomic_load(&locals[i].key);
+		int lfd = atomic_load(&locals[i].fd);
 
-		if (key && fs_local_key_tid(key) == tid)
-			fs_local_close(i, true);
+		if (!key || fs_local_key_tid(key) != tid)
+			continue;
+		if (lfd >= 0 && !locals[i].kmod && queued(lfd)) {
+			if (migrate < 0)
+				migrate = fs_sibling_migrate_req();
+			if (!migrate) {
+				atomic_store(&locals[i].accepted, false);
+				atomic_store(&locals[i].key,
+					     fs_local_key(fs_local_key_lid(key),
+							  fs_local_key_lgen(key),
+							  FS_ORPHAN_TID));
+				fs_debug("local listener fd %d: its thread %d ended with connections queued; left to the other threads",
+					 lfd, tid);
+				continue;
+			}
+		}
+		fs_local_close(i, true);
 	}
 }
 
+void fs_orphan_drained(int lfd)
+{
+	fs_ent e = fs_fdmap_get(lfd);
+	uint32_t idx = fs_ent_idx(e);
+
+	fs_assert_locked();
+	if (fs_ent_kind(e) != FS_K_LOCAL || idx >= FS_MAX_LOCALS ||
+	    atomic_load(&locals[idx].fd) != lfd ||
+	    !fs_local_is_orphan(&locals[idx]))
+		return;
+	fs_debug("local listener fd %d: orphan drained; closed", lfd);
+	fs_local_close((int)idx, true);
+}
+
+struct fs_local *fs_local_orphan_of(fs_ent e)
+{
+	int hw = atomic_load(&locals_hw);
+
+	for (int i = 0; i < hw; i++) {
+		uint64_t k = atomic_load(&locals[i].key);
+
+		if (k && fs_local_key_tid(k) == FS_ORPHAN_TID &&
+		    fs_local_key_lid(k) == fs_ent_idx(e) &&
+		    fs_local_key_lgen(k) == (fs_ent_gen(e) & FS_KEY_LGEN_MASK) &&
+		    atomic_load(&locals[i].fd) >= 0)
+			return &locals[i];
+	}
+	return NULL;
+}
+
+bool fs_local_is_orphan(const struct fs_local *loc)
+{
+	return fs_local_key_tid(atomic_load(&loc->key)) == FS_ORPHAN_TID;
+}
+
 void fs_locals_forget_all(void)
+{
+	fs_locals_fork_child(0);
+}
+
+void fs_locals_fork_child(pid_t old_tid)
 {
 	int hw = atomic_load(&locals_hw);
 
 	for (int i = 0; i < hw; i++) {
 		struct fs_local *loc = &locals[i];
-		int lfd = atomic_exchange(&loc->fd, FS_LOCAL_DEAD);
+		uint64_t key = atomic_load(&loc->key);
+		int lfd;
+
+		if (old_tid && key && fs_local_key_tid(key) == old_tid &&
+		    atomic_load(&loc->fd) >= 0 && fs_mirror_has_local(i)) {
+			/* In an epoll set the child shares with its parent:
+			 * the child may wait on that set, which reports this
+			 * local listener; keep it, as an orphan the child can
+			 * accept from, and make the child none of its own for
+			 * that listener (its own would be reported to the
+			 * parent, which cannot accept from it). */
+			struct fs_listener *l = &fs_listeners[fs_local_key_lid(key)];
+
+			atomic_store(&loc->key,
+				     fs_local_key(fs_local_key_lid(key),
+						  fs_local_key_lgen(key),
+						  FS_ORPHAN_TID));
+			atomic_store(&loc->accepted, false);
+			atomic_store(&loc->unwatched, 0);
+			loc->parked = false;
+			atomic_store(&l->refused, true);
+			continue;
+		}
+		lfd = atomic_exchange(&loc->fd, FS_LOCAL_DEAD);
 
 		if (lfd >= 0) {
 			fs_fdmap_set(lfd, 0);
@@ -307,6 +478,9 @@ void fs_forget_if_stale(int fd, fs_ent e)
 	}
 	if (fs_ent_kind(e) == FS_K_EPOLL)
 		return;
+	if (fs_ent_kind(e) == FS_K_TAINT &&
+	    (uint32_t)fs_fd_ino(fd) == fs_ent_gen(e))
+		return;
 	fs_forget_stale(fd);
 }
 
@@ -368,6 +542,7 @@ static struct fs_local *spawn_locked(struct fs_listener *l, uint32_t lid,
 	}
 	loc->cpu = made.cpu;
 	loc->kmod = made.kmod;
+	atomic_store(&loc->accepted, false);
 	atomic_store(&loc->unwatched, 0);
 	loc->parked = false;
 	atomic_store_explicit(&loc->fd, made.fd, memory_order_release);

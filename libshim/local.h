@@ -18,12 +18,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <sys/socket.h>
+
 #include "fdmap.h"
+
+struct fs_listener;
 
 #define FS_MAX_LOCALS		4096
 
 #define FS_LOCAL_DEAD		(-1)	/* closed: make a new one on the next wait */
 #define FS_LOCAL_NONE		(-2)	/* this worker passes through */
+#define FS_ORPHAN_TID		0x7fffffff	/* no thread's (above any tid) */
 
 struct fs_local {
 	_Atomic uint64_t key;	/* 0: free; else fs_local_key() */
@@ -32,6 +37,7 @@ struct fs_local {
 	int cpu;
 	unsigned int flip;	/* owner thread only: accept order */
 	bool kmod;		/* made by the module */
+	_Atomic bool accepted;	/* its owner has called accept on it */
 	bool parked;		/* FASTSOCKET_IOC_PARK'ed (park.c, under the lock) */
 	/* ms: since when no epoll set reads it, or since it was parked; 0
 	 * (park.c) */
@@ -96,14 +102,56 @@ void fs_locals_close_of(uint32_t lid, uint32_t lgen, bool free_slots);
 /* listen() again on (lid, lgen): the userspace local listeners follow. */
 void fs_locals_relisten(uint32_t lid, uint32_t lgen, int backlog);
 
-/* Thread tid ends: close its local listeners. Caller holds the lock. */
+/*
+ * The application set an option on listener (lid, lgen): give it to the
+ * local listeners of this process too. False when one refuses it (the
+ * caller then stops using them). Caller holds the lock.
+ */
+bool fs_locals_setsockopt(uint32_t lid, uint32_t lgen, int level, int name,
+			  const void *val, socklen_t len);
+/*
+ * Listener l (named by entry e) must have no local listener from now on
+ * (why: said once): this process's are closed, no worker makes one again
+ * and each passes through. Caller holds the lock.
+ */
+void fs_locals_stop(struct fs_listener *l, fs_ent e, const char *why);
+/*
+ * The calling worker cannot use its local listener loc (why: debug
+ * line): close it; the worker passes through for that listener.
+ */
+void fs_local_refuse(struct fs_local *loc, const char *why);
+/*
+ * Other threads' live local listeners of the listener loc belongs to, in
+ * this process: up to max of their fds into fds (idle_only: only those
+ * whose owner never called accept, a thread that only waits, or that no
+ * epoll set reads, or an orphan). Lock-free; without the lock an fd read
+ * may be closed meanwhile (poll: a spurious wake-up at worst), so accept
+ * on them only with the lock held.
+ */
+int fs_locals_others(const struct fs_local *loc, bool idle_only, int *fds,
+		     int max);
+/* Thread tid ends: close its local listeners (or leave those with
+ * connections queued to the other threads). Caller holds the lock. */
 void fs_locals_close_thread(pid_t tid);
 
+/* Local listener fd lfd was found empty: closed if an orphan. Caller
+ * holds the lock. */
+void fs_orphan_drained(int lfd);
+/* loc's thread ended with connections queued on it. */
+bool fs_local_is_orphan(const struct fs_local *loc);
 /*
- * Close every local listener and free every slot (fork child, reset);
- * their fds leave the fd map.
+ * Close every local listener and free every slot (reset); their fds
+ * leave the fd map.
  */
 void fs_locals_forget_all(void);
+/*
+ * The same in a fork child, except the forking thread's (old_tid) that
+ * are mirrored into epoll sets, which the child now shares: those stay,
+ * as orphans, and their listeners make no local listener in the child.
+ */
+void fs_locals_fork_child(pid_t old_tid);
+/* A live orphan local listener of listener entry e, or NULL. Lock-free. */
+struct fs_local *fs_local_orphan_of(fs_ent e);
 
 /*
  * The application closed (still_open: is about to close, or replace with

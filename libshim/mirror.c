@@ -5,6 +5,7 @@
 #include "mirror.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "fdmap.h"
@@ -21,6 +22,53 @@ static uint32_t next_epid = 1;
 static bool rec_valid(const struct fs_mirror *r)
 {
 	return fs_fdmap_get(r->epfd) == fs_ent_make(FS_K_EPOLL, 0, r->epid);
+}
+
+struct find_ctx {
+	fs_ent want;
+	int fd;
+};
+
+static void find_fd(int fd, fs_ent e, void *arg)
+{
+	struct find_ctx *f = arg;
+
+	if (f->fd < 0 && e == f->want)
+		f->fd = fd;
+}
+
+/*
+ * rec_valid(), or r's epoll instance has moved to another fd (dup, then
+ * close of the old number): follow it there. The search walks the fd
+ * table, so only where a record is about to be used, not in scans.
+ */
+static bool rec_valid_follow(struct fs_mirror *r)
+{
+	struct find_ctx f = { fs_ent_make(FS_K_EPOLL, 0, r->epid), -1 };
+
+	if (rec_valid(r))
+		return true;
+	fs_fdmap_foreach(0, -1, find_fd, &f);
+	if (f.fd < 0)
+		return false;
+	r->epfd = f.fd;
+	return true;
+}
+
+void fs_mirror_restore(uint32_t epid, int local, int lfd,
+		       const struct fs_mirror *except)
+{
+	fs_assert_locked();
+	for (int i = 0; i < recs_hw; i++) {
+		struct fs_mirror *r = &recs[i];
+
+		if (r == except || !r->used || r->epid != epid ||
+		    r->local != local || !rec_valid(r))
+			continue;
+		r->local = -1;
+		fs_mirror_add_local(r, local, lfd);
+		return;
+	}
 }
 
 uint32_t fs_epoll_id(int epfd, bool create)
@@ -62,9 +110,96 @@ struct fs_mirror *fs_mirror_alloc(void)
 	return &recs[recs_hw++];
 }
 
+uint64_t fs_mirror_tag(const struct fs_mirror *r)
+{
+	return FS_MIRROR_TAG_BASE | (uint64_t)(r - recs + 1);
+}
+
+static _Atomic bool any_oneshot;	/* some record ever had EPOLLONESHOT */
+
+/* The record whose application data is data, in epoll fd epfd. */
+static struct fs_mirror *by_data(int epfd, uint64_t data)
+{
+	for (int i = 0; i < recs_hw; i++) {
+		struct fs_mirror *r = &recs[i];
+
+		if (r->used && r->epfd == epfd && r->ev.data.u64 == data &&
+		    r->local >= 0)
+			return r;
+	}
+	return NULL;
+}
+
+int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n)
+{
+	bool oneshot = atomic_load_explicit(&any_oneshot, memory_order_relaxed);
+	int out = 0;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t u = ev[i].data.u64;
+		struct fs_mirror *r;
+		struct epoll_event off = { 0 };
+		int j;
+
+		if ((u & FS_MIRROR_TAG_MASK) != FS_MIRROR_TAG_BASE) {
+			/* The listening fd's own event: with ONESHOT its
+			 * local listener's registration must not fire next. */
+			if (oneshot && (r = by_data(epfd, u)) &&
+			    (r->ev.events & EPOLLONESHOT))
+				fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->local_fd,
+						  &off);
+			ev[out++] = ev[i];
+			continue;
+		}
+		u &= ~FS_MIRROR_TAG_MASK;
+		if (u == 0 || u > (uint64_t)recs_hw)
+			continue;
+		if (!recs[u - 1].used) {
+			/* Its record is gone but the registration is not (it
+			 * should not happen): take the local listener out of
+			 * the set rather than report it again and again. */
+			r = &recs[u - 1];
+			if (r->local_fd >= 0 &&
+			    fs_ent_kind(fs_fdmap_get(r->local_fd)) == FS_K_LOCAL)
+				fs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, r->local_fd,
+						  NULL);
+			continue;
+		}
+		r = &recs[u - 1];
+		/* Reported with the listening fd's own event (already given
+		 * out, or still to come): one event. */
+		for (j = 0; j < out; j++) {
+			if (ev[j].data.u64 == r->ev.data.u64)
+				break;
+		}
+		if (j < out) {
+			ev[j].events |= ev[i].events;
+			continue;
+		}
+		for (j = i + 1; j < n; j++) {
+			if (ev[j].data.u64 == r->ev.data.u64)
+				break;
+		}
+		if (j < n) {
+			ev[j].events |= ev[i].events;
+			continue;
+		}
+		if (r->ev.events & EPOLLONESHOT)
+			fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->fd, &off);
+		ev[out] = ev[i];
+		ev[out].data = r->ev.data;
+		out++;
+	}
+	return out;
+}
+
 void fs_mirror_add_local(struct fs_mirror *r, int local, int lfd)
 {
 	struct epoll_event ev = r->ev;
+
+	ev.data.u64 = fs_mirror_tag(r);
+	if (r->ev.events & EPOLLONESHOT)
+		atomic_store(&any_oneshot, true);
 
 	if (fs_real.epoll_ctl(r->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) {
 		if (errno != EEXIST) {
@@ -73,6 +208,7 @@ void fs_mirror_add_local(struct fs_mirror *r, int local, int lfd)
 			return;
 		}
 		ev = r->ev;
+		ev.data.u64 = fs_mirror_tag(r);
 		ev.events &= ~(uint32_t)EPOLLEXCLUSIVE;
 		if (fs_real.epoll_ctl(r->epfd, EPOLL_CTL_MOD, lfd, &ev) < 0)
 			return;
@@ -106,7 +242,7 @@ void fs_mirror_on_spawn(uint32_t lid, uint32_t lgen, int local, int local_fd,
 		if (!r->used || r->lid != lid || r->lgen != lgen ||
 		    r->owner != tid || r->local >= 0)
 			continue;
-		if (!rec_valid(r)) {
+		if (!rec_valid_follow(r)) {
 			r->used = false;
 			continue;
 		}
@@ -126,6 +262,8 @@ void fs_mirror_on_local_gone(int local, int local_fd)
 			fs_real.epoll_ctl(r->epfd, EPOLL_CTL_DEL, local_fd, NULL);
 		r->local = -1;
 		r->local_fd = -1;
+		if (r->owner == 0)
+			r->used = false;	/* an orphan's: no thread's */
 	}
 }
 
@@ -140,9 +278,24 @@ void fs_mirror_drop_listener(uint32_t lid)
 void fs_mirror_drop_owner(pid_t tid)
 {
 	for (int i = 0; i < recs_hw; i++) {
-		if (recs[i].used && recs[i].owner == tid)
+		if (!recs[i].used || recs[i].owner != tid)
+			continue;
+		/* Still mirrored: an orphan (local.c) the other threads take
+		 * from; the record stays, no thread's, until it is closed. */
+		if (recs[i].local >= 0)
+			recs[i].owner = 0;
+		else
 			recs[i].used = false;
 	}
+}
+
+bool fs_mirror_has_local(int local)
+{
+	for (int i = 0; i < recs_hw; i++) {
+		if (recs[i].used && recs[i].local == local && rec_valid(&recs[i]))
+			return true;
+	}
+	return false;
 }
 
 void fs_mirror_fork_child(pid_t old_tid, pid_t new_tid)
@@ -157,6 +310,13 @@ void fs_mirror_fork_child(pid_t old_tid, pid_t new_tid)
 			continue;
 		}
 		r->owner = new_tid;
+		/* A local listener kept in the child (fs_locals_fork_child)
+		 * stays mirrored; the others are gone: pending again. */
+		if (r->local >= 0 && r->local_fd >= 0 &&
+		    fs_fdmap_get(r->local_fd) ==
+		    fs_ent_make(FS_K_LOCAL, (uint32_t)r->local,
+				fs_ent_gen(fs_fdmap_get(r->local_fd))))
+			continue;
 		r->local = -1;
 		r->local_fd = -1;
 	}

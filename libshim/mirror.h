@@ -35,6 +35,27 @@ struct fs_mirror {
 	struct epoll_event ev;	/* as the application gave it */
 };
 
+/*
+ * A mirrored registration carries a tag, not the application's
+ * epoll_data: epoll_wait then tells the local listener's event from the
+ * listening fd's own, gives the application its data, and reports the
+ * two as one (fs_mirror_fix_events). User-space pointers and small
+ * integers never have these top 16 bits.
+ */
+#define FS_MIRROR_TAG_BASE	0xfa57000000000000ull
+#define FS_MIRROR_TAG_MASK	0xffff000000000000ull
+
+/* The tag of record r. */
+uint64_t fs_mirror_tag(const struct fs_mirror *r);
+/*
+ * n events from an epoll_wait on epfd, an epoll fd with records: tags
+ * become the application's data; a local listener's event reported with
+ * its listening fd's is merged into it; with EPOLLONESHOT, the one of the
+ * two registrations that did not fire is disarmed (one event, as for one
+ * socket). Returns the new count. Lock-free (reads records only).
+ */
+int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n);
+
 /* The identity of epoll fd epfd; made on first use if create. 0: none. */
 uint32_t fs_epoll_id(int epfd, bool create);
 
@@ -62,11 +83,21 @@ void fs_mirror_on_spawn(uint32_t lid, uint32_t lgen, int local, int local_fd,
 			pid_t tid);
 void fs_mirror_on_local_gone(int local, int local_fd);
 
+/*
+ * Local listener lfd (index local) was just taken out of epoll instance
+ * epid for record except; another record there (the application's dup of
+ * the listening fd) still mirrors it: put it back for that one.
+ */
+void fs_mirror_restore(uint32_t epid, int local, int lfd,
+		       const struct fs_mirror *except);
 /* Drop the records of a released listener, of an ended thread. */
 void fs_mirror_drop_listener(uint32_t lid);
 void fs_mirror_drop_owner(pid_t tid);
 
-/* In a fork child: the forking thread's records become pending. */
+/* Is local listener local mirrored into some epoll set (any events)? */
+bool fs_mirror_has_local(int local);
+/* In a fork child: the forking thread's records become the child's,
+ * pending unless their local listener was kept. */
 void fs_mirror_fork_child(pid_t old_tid, pid_t new_tid);
 
 /* No records (fs_shim_reset). */

@@ -18,6 +18,7 @@
 #include "mirror.h"
 #include "real.h"
 #include "shim.h"
+#include "sibling.h"
 #include "testing.h"
 
 _Atomic int fs_unwatched_n;
@@ -103,6 +104,14 @@ static int64_t reap_one(int i, int64_t now)
 				 lfd, loc->cpu);
 			return now + park_drain_ms;
 		}
+		/* Cannot park: closing would reset what waits on it (unless
+		 * the kernel migrates it). Hold it while connections wait,
+		 * for a while: the worker may read the listener again (a
+		 * listener taken out of epoll for a moment), and another
+		 * thread's accept takes from it meanwhile (accept.c). */
+		if (now - since < FS_UNWATCHED_HOLD_MS && has_queued(lfd) &&
+		    !fs_sibling_migrate_req())
+			return now + 50;
 	} else if (now - since < park_drain_ms) {
 		return since + park_drain_ms;
 	} else if (!has_queued(lfd)) {

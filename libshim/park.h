@@ -18,6 +18,10 @@
 
 #define FS_UNWATCHED_GRACE_MS	0	/* ms */
 #define FS_PARK_DRAIN_MS	200	/* ms */
+/* Userspace fallback: an unwatched local listener with connections
+ * queued is kept open this long (closing it would reset them unless
+ * net.ipv4.tcp_migrate_req=1), waiting to be read again. */
+#define FS_UNWATCHED_HOLD_MS	1000	/* ms */
 
 /* Local listener idx is mirrored into no epoll set that reads it any
  * more. Caller holds the lock. */

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -281,6 +282,14 @@ bool fs_place_local(struct fs_listener *l, int fd, struct fs_placed *out)
 	fs_assert_locked();
 	if (atomic_load(&l->refused))
 		return false;
+	if (fs_real.fcntl(fd, F_GETFL) & O_ASYNC) {
+		/* Signal-driven: no local listener would raise its SIGIO. */
+		atomic_store(&l->refused, true);
+		fs_listener_say_once(l, SAY_STOPPED,
+				     "%s: signal-driven (O_ASYNC): no local listeners for it; passing through",
+				     l->name);
+		return false;
+	}
 	was_placed = me->cpu >= 0;
 	was_pinned = me->shim_pinned;
 	memset(&plan, 0, sizeof(plan));
@@ -317,14 +326,31 @@ bool fs_place_local(struct fs_listener *l, int fd, struct fs_placed *out)
 				     l->name, strerror(-rc));
 	}
 
-	if (me->cpu < 0 && place_thread(l, &plan, &aff) < 0)
+	/* Userspace fallback. What makes a sibling impossible or unsafe is
+	 * checked before the worker is pinned, and a failure undoes the pin:
+	 * a worker that passes through keeps the affinity it had. */
+	if (atomic_load(&l->nospawn)) {
+		unplace(was_placed, was_pinned, &aff);
 		return false;
-	if (atomic_load(&l->nospawn))
+	}
+	rc = 0;
+	if (l->flags & FS_LST_INHERITED) {
+		snprintf(why, sizeof(why),
+			 "an inherited listening socket may carry TCP-MD5 keys or an IPsec policy, which cannot be read back to give to a sibling");
+		rc = -EOPNOTSUPP;
+	} else {
+		rc = fs_sibling_refuses(fd, why, sizeof(why));
+	}
+	if (rc == 0 && me->cpu < 0 && place_thread(l, &plan, &aff) < 0)
 		return false;
-	rc = fs_sibling_spawn(fd, me->cpu, l->backlog, &lfd, why, sizeof(why));
+	if (rc == 0)
+		rc = fs_sibling_spawn(fd, me->cpu, l->backlog, &lfd, why,
+				      sizeof(why));
 	if (rc < 0) {
-		if (rc == -EACCES || rc == -EPERM || rc == -EADDRINUSE)
+		if (rc == -EACCES || rc == -EPERM || rc == -EADDRINUSE ||
+		    rc == -EOPNOTSUPP)
 			atomic_store(&l->nospawn, true);
+		unplace(was_placed, was_pinned, &aff);
 		fs_listener_say_once(l, SAY_NO_SIBLING,
 				     "%s: no local listener in userspace: %s; passing through",
 				     l->name, why);

@@ -21,6 +21,7 @@
 
 #define POLL_STACK	64
 #define READ_EVENTS	(POLLIN | POLLRDNORM)
+#define IDLE_MAX	4
 
 static bool wants_local(const struct pollfd *p, fs_ent *e)
 {
@@ -79,8 +80,31 @@ int fs_ppoll(struct pollfd *fds, nfds_t n, int timeout_ms,
 		p[n + k].events = fds[i].events & READ_EVENTS;
 		p[n + k].revents = 0;
 		map[k++] = i;
+		/* Other threads' idle local listeners of the same socket (one
+		 * that only waits, an orphan): their connections are this
+		 * socket's too, and accept takes from them (accept.c). */
+		if (p == pstack && n + k + IDLE_MAX <= POLL_STACK) {
+			int o[IDLE_MAX], no = fs_locals_others(loc, true, o,
+							       IDLE_MAX);
+
+			for (int j = 0; j < no; j++) {
+				p[n + k].fd = o[j];
+				p[n + k].events = fds[i].events & READ_EVENTS;
+				p[n + k].revents = 0;
+				map[k++] = i;
+			}
+		}
 	}
 	rc = real(p, n + k, timeout_ms, ts, mask);
+	if (rc < 0 && errno == EINVAL && k > 0) {
+		/* The extra entries took nfds over RLIMIT_NOFILE: this call
+		 * goes without them, as the application made it. */
+		if (p != pstack) {
+			free(p);
+			free(map);
+		}
+		return real(fds, n, timeout_ms, ts, mask);
+	}
 	err = errno;
 	if (rc >= 0) {
 		rc = 0;
@@ -113,6 +137,19 @@ static void clear_from(fd_set *set, int lo)
 		FD_CLR(fd, set);
 }
 
+/*
+ * Give the application what the kernel would have written for nfds: the
+ * words covering fds 0 .. nfds-1, no more (bits above stay as they were;
+ * a set smaller than fd_set is not overrun).
+ */
+static void copy_out(fd_set *dst, const fd_set *src, int nfds)
+{
+	size_t bits = 8 * sizeof(unsigned long);
+	size_t words = ((size_t)nfds + bits - 1) / bits;
+
+	memcpy(dst, src, words * sizeof(unsigned long));
+}
+
 int fs_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
 	       const struct timespec *ts, const sigset_t *mask,
 	       fs_select_fn real)
@@ -140,8 +177,10 @@ int fs_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
 		if (lfd < 0)
 			continue;
 		if (lfd >= FD_SETSIZE) {
-			fs_debug("select: local listener fd %d is above FD_SETSIZE; fd %d not mirrored",
-				 lfd, fd);
+			/* select() cannot watch it, and its CPU's connections
+			 * would wait there unseen: this worker gives it up
+			 * and passes through for this listener. */
+			fs_local_refuse(loc, "select() cannot watch a local listener at or above FD_SETSIZE");
 			continue;
 		}
 		if (lfd < nfds && FD_ISSET(lfd, r))
@@ -181,11 +220,11 @@ int fs_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
 				rc++;
 			}
 		}
-		*r = rr;
+		copy_out(r, &rr, nfds);
 		if (w)
-			*w = wc;
+			copy_out(w, &wc, nfds);
 		if (x)
-			*x = xc;
+			copy_out(x, &xc, nfds);
 	}
 	errno = err;
 	return rc;

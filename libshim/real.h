@@ -42,6 +42,9 @@ struct fs_real {
 		       const struct timespec *, const sigset_t *);
 	int (*close_range)(unsigned int, unsigned int, int);	/* may be NULL */
 	void (*closefrom)(int);					/* may be NULL */
+	/* Preset to libc's (the unit tests); interpose.c sets them again. */
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
 };
 
 extern struct fs_real fs_real;

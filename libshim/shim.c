@@ -40,12 +40,21 @@ void fs_own_process(void)
 	state_pid = getpid();
 }
 
+/*
+ * The thread's in_lock flag brackets the whole of taking, holding and
+ * releasing the mutex (lock_owner alone is set after pthread_mutex_lock()
+ * returns and cleared before the unlock: a handler landing in either gap
+ * would wait for ever). The signal fences keep the compiler from moving
+ * the flag's stores across the mutex calls.
+ */
 bool fs_lock(void)
 {
 	pid_t me = fs_tid();
 
-	if (atomic_load(&lock_owner) == me)
+	if (fs_self.in_lock)
 		return false;
+	fs_self.in_lock = 1;
+	atomic_signal_fence(memory_order_seq_cst);
 	pthread_mutex_lock(&lock);
 	atomic_store(&lock_owner, me);
 	return true;
@@ -55,12 +64,15 @@ void fs_unlock(void)
 {
 	atomic_store(&lock_owner, 0);
 	pthread_mutex_unlock(&lock);
+	atomic_signal_fence(memory_order_seq_cst);
+	fs_self.in_lock = 0;
 }
 
 void fs_lock_fork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
 	atomic_store(&lock_owner, 0);
+	fs_self.in_lock = 0;
 	fs_self.tid = (pid_t)syscall(SYS_gettid);
 }
 

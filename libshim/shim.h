@@ -33,6 +33,7 @@
 #define FASTSOCKET_SHIM_H
 
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -46,6 +47,11 @@ struct fs_thread {
 	int cpu;		/* CPU the shim placed this worker on, or -1 */
 	bool shim_pinned;	/* affinity set by the shim (here or in a parent) */
 	bool exit_armed;	/* the thread-exit destructor will run */
+	/* Set before this thread takes the shim's lock and cleared after it
+	 * let it go: a signal handler that interrupts the thread anywhere in
+	 * between sees it and does not wait for the lock (it could never
+	 * get it). Only this thread and its handlers touch it. */
+	volatile sig_atomic_t in_lock;
 	int load_slot;		/* reservation in the load table, or -1 */
 	uint16_t ncache;
 	uint16_t cache[FS_TLS_CACHE];	/* indexes of this thread's locals */
@@ -70,8 +76,10 @@ void fs_own_process(void);
 
 /*
  * The shim's lock. fs_lock() returns false without locking when the
- * calling thread already holds it: a signal handler interrupted the shim,
- * and the caller must do without (pass through, or defer).
+ * calling thread holds it, is taking it or is letting it go: a signal
+ * handler interrupted the shim there, and the caller must do without
+ * (pass through, or defer). Async-signal-safe in that sense: a handler
+ * that re-enters the shim never waits for a lock its own thread holds.
  */
 bool fs_lock(void);
 void fs_unlock(void);

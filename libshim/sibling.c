@@ -5,6 +5,7 @@
 #include "sibling.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -30,7 +32,14 @@
 #define IPV6_TRANSPARENT 75
 #endif
 
-enum opt_type { O_INT, O_BUF, O_TV, O_LINGER, O_STR };
+#ifndef SO_RCVMARK
+#define SO_RCVMARK 75
+#endif
+#ifndef TCP_TX_DELAY
+#define TCP_TX_DELAY 37
+#endif
+
+enum opt_type { O_INT, O_BUF, O_TV, O_LINGER, O_STR, O_RAW };
 
 struct opt {
 	int family;		/* 0: any; else only for this family */
@@ -57,6 +66,19 @@ static const struct opt opts[] = {
 	{ 0, SOL_SOCKET, SO_SNDTIMEO, O_TV, true, "SO_SNDTIMEO" },
 	{ 0, SOL_SOCKET, SO_LINGER, O_LINGER, true, "SO_LINGER" },
 	{ 0, SOL_SOCKET, SO_OOBINLINE, O_INT, true, "SO_OOBINLINE" },
+	{ 0, SOL_SOCKET, SO_TIMESTAMP_OLD, O_INT, true, "SO_TIMESTAMP" },
+	{ 0, SOL_SOCKET, SO_TIMESTAMPNS_OLD, O_INT, true, "SO_TIMESTAMPNS" },
+	{ 0, SOL_SOCKET, SO_BUSY_POLL, O_INT, true, "SO_BUSY_POLL" },
+	{ 0, SOL_SOCKET, SO_MAX_PACING_RATE, O_RAW, true, "SO_MAX_PACING_RATE" },
+	{ 0, SOL_SOCKET, SO_DONTROUTE, O_INT, true, "SO_DONTROUTE" },
+	{ 0, SOL_SOCKET, SO_ZEROCOPY, O_INT, true, "SO_ZEROCOPY" },
+	{ 0, SOL_SOCKET, SO_RCVMARK, O_INT, true, "SO_RCVMARK" },
+	{ 0, IPPROTO_TCP, TCP_CORK, O_INT, true, "TCP_CORK" },
+	{ 0, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, O_INT, true, "TCP_THIN_LINEAR_TIMEOUTS" },
+	{ 0, IPPROTO_TCP, TCP_INQ, O_INT, true, "TCP_INQ" },
+	{ 0, IPPROTO_TCP, TCP_TX_DELAY, O_INT, true, "TCP_TX_DELAY" },
+	{ 0, IPPROTO_TCP, TCP_SAVE_SYN, O_INT, true, "TCP_SAVE_SYN" },
+	{ 0, IPPROTO_TCP, TCP_FASTOPEN_KEY, O_RAW, true, "TCP_FASTOPEN_KEY" },
 	{ 0, IPPROTO_TCP, TCP_NODELAY, O_INT, true, "TCP_NODELAY" },
 	{ 0, IPPROTO_TCP, TCP_MAXSEG, O_INT, true, "TCP_MAXSEG" },
 	{ 0, IPPROTO_TCP, TCP_KEEPIDLE, O_INT, true, "TCP_KEEPIDLE" },
@@ -75,12 +97,20 @@ static const struct opt opts[] = {
 	{ AF_INET, IPPROTO_IP, IP_TOS, O_INT, true, "IP_TOS" },
 	{ AF_INET, IPPROTO_IP, IP_TTL, O_INT, true, "IP_TTL" },
 	{ AF_INET, IPPROTO_IP, IP_MTU_DISCOVER, O_INT, true, "IP_MTU_DISCOVER" },
+	{ AF_INET, IPPROTO_IP, IP_PKTINFO, O_INT, true, "IP_PKTINFO" },
+	{ AF_INET, IPPROTO_IP, IP_RECVTOS, O_INT, true, "IP_RECVTOS" },
+	{ AF_INET, IPPROTO_IP, IP_RECVTTL, O_INT, true, "IP_RECVTTL" },
+	{ AF_INET, IPPROTO_IP, IP_RECVERR, O_INT, true, "IP_RECVERR" },
 	{ AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, O_INT, true, "IPV6_V6ONLY" },
 	{ AF_INET6, IPPROTO_IPV6, IPV6_FREEBIND, O_INT, true, "IPV6_FREEBIND" },
 	{ AF_INET6, IPPROTO_IPV6, IPV6_TRANSPARENT, O_INT, true, "IPV6_TRANSPARENT" },
 	{ AF_INET6, IPPROTO_IPV6, IPV6_TCLASS, O_INT, true, "IPV6_TCLASS" },
 	{ AF_INET6, IPPROTO_IPV6, IPV6_UNICAST_HOPS, O_INT, true, "IPV6_UNICAST_HOPS" },
 	{ AF_INET6, IPPROTO_IPV6, IPV6_MTU_DISCOVER, O_INT, true, "IPV6_MTU_DISCOVER" },
+	{ AF_INET6, IPPROTO_IPV6, IPV6_RECVPKTINFO, O_INT, true, "IPV6_RECVPKTINFO" },
+	{ AF_INET6, IPPROTO_IPV6, IPV6_RECVTCLASS, O_INT, true, "IPV6_RECVTCLASS" },
+	{ AF_INET6, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, O_INT, true, "IPV6_RECVHOPLIMIT" },
+	{ AF_INET6, IPPROTO_IPV6, IPV6_RECVERR, O_INT, true, "IPV6_RECVERR" },
 };
 
 union optval {
@@ -88,6 +118,7 @@ union optval {
 	struct timeval tv;
 	struct linger lg;
 	char s[IFNAMSIZ > 16 ? IFNAMSIZ : 16];
+	unsigned char raw[64];	/* TCP_FASTOPEN_KEY: up to two 16-byte keys */
 };
 
 static int copy_one(const struct opt *o, int src, int dst, char *why,
@@ -101,9 +132,9 @@ static int copy_one(const struct opt *o, int src, int dst, char *why,
 
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
-	if (getsockopt(src, o->level, o->name, &a, &alen) < 0)
+	if (fs_real.getsockopt(src, o->level, o->name, &a, &alen) < 0)
 		return 0;	/* not readable here (old kernel): nothing to copy */
-	if (getsockopt(dst, o->level, o->name, &b, &blen) < 0)
+	if (fs_real.getsockopt(dst, o->level, o->name, &b, &blen) < 0)
 		blen = 0;
 	if (alen == blen && memcmp(&a, &b, alen) == 0)
 		return 0;	/* the same as a fresh socket's */
@@ -121,14 +152,14 @@ static int copy_one(const struct opt *o, int src, int dst, char *why,
 		vlen = alen;
 		break;
 	}
-	if (setsockopt(dst, o->level, o->name, val, vlen) == 0)
+	if (fs_real.setsockopt(dst, o->level, o->name, val, vlen) == 0)
 		return 0;
 	int err = errno;
 
 	if (o->type == O_BUF) {
 		int force = o->name == SO_RCVBUF ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
 
-		if (setsockopt(dst, o->level, force, val, vlen) == 0)
+		if (fs_real.setsockopt(dst, o->level, force, val, vlen) == 0)
 			return 0;
 	}
 	if (!o->must)
@@ -137,38 +168,31 @@ static int copy_one(const struct opt *o, int src, int dst, char *why,
 	return -err;
 }
 
-static int copy_filter(int src, int dst, char *why, size_t whylen)
+/*
+ * What a sibling cannot have, so the listener must have no sibling: a
+ * socket filter (classic or eBPF: copying it would be possible for a
+ * classic one, but one set later could not follow, and an eBPF one not
+ * at all), a ULP. TCP-MD5/AO keys and IPsec policies cannot be read back
+ * at all: sockopt.c learns of them when the application sets them.
+ * 0, or -EOPNOTSUPP with why filled.
+ */
+int fs_sibling_refuses(int src, char *why, size_t whylen)
 {
-	socklen_t n = 0;
-	struct sock_fprog prog;
-	int rc = 0;
+	char ulp[32];
+	socklen_t n = 0, ulen = sizeof(ulp);
 
-	if (getsockopt(src, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
-		if (errno == EACCES) {
-			snprintf(why, whylen,
-				 "cannot copy the socket's eBPF filter");
-			return -EACCES;
-		}
-		return 0;
+	if (fs_real.getsockopt(src, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0 ?
+	    errno == EACCES : n != 0) {
+		snprintf(why, whylen, "the listening socket has a socket filter");
+		return -EOPNOTSUPP;
 	}
-	if (n == 0)
-		return 0;
-	prog.len = (unsigned short)n;
-	prog.filter = calloc(n, sizeof(struct sock_filter));
-	if (!prog.filter) {
-		snprintf(why, whylen, "cannot copy the socket filter: %s",
-			 strerror(ENOMEM));
-		return -ENOMEM;
+	memset(ulp, 0, sizeof(ulp));
+	if (fs_real.getsockopt(src, IPPROTO_TCP, TCP_ULP, ulp, &ulen) == 0 && ulp[0]) {
+		snprintf(why, whylen, "the listening socket has the ULP \"%.16s\"",
+			 ulp);
+		return -EOPNOTSUPP;
 	}
-	if (getsockopt(src, SOL_SOCKET, SO_GET_FILTER, prog.filter, &n) < 0 ||
-	    setsockopt(dst, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
-		       sizeof(prog)) < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot copy the socket filter: %s",
-			 strerror(errno));
-	}
-	free(prog.filter);
-	return rc;
+	return 0;
 }
 
 int fs_sibling_copy_options(int src, int dst, int family, char *why,
@@ -183,7 +207,7 @@ int fs_sibling_copy_options(int src, int dst, int family, char *why,
 		if (rc < 0)
 			return rc;
 	}
-	return copy_filter(src, dst, why, whylen);
+	return fs_sibling_refuses(src, why, whylen);
 }
 
 static const char *bind_hint(int err)
@@ -205,6 +229,7 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	int one = 1, s, rc;
+	struct rlimit rl;
 
 	*local_fd = -1;
 	if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0) {
@@ -219,12 +244,22 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 		snprintf(why, whylen, "socket: %s", strerror(errno));
 		return rc;
 	}
-	if (setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)s >= rl.rlim_cur / 2) {
+		/* The application's own fds come first: a local listener takes
+		 * one only while at least half of RLIMIT_NOFILE is free. */
+		snprintf(why, whylen,
+			 "fd %d: fewer than half of RLIMIT_NOFILE (%llu) free",
+			 s, (unsigned long long)rl.rlim_cur);
+		fs_real.close(s);
+		return -EMFILE;
+	}
+	if (fs_real.setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
 		rc = -errno;
 		snprintf(why, whylen, "SO_REUSEPORT: %s", strerror(errno));
 		goto fail;
 	}
-	if (setsockopt(s, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof(cpu)) < 0) {
+	if (fs_real.setsockopt(s, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof(cpu)) < 0) {
 		rc = -errno;
 		snprintf(why, whylen, "SO_INCOMING_CPU: %s", strerror(errno));
 		goto fail;
@@ -248,4 +283,17 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 fail:
 	fs_real.close(s);
 	return rc;
+}
+
+bool fs_sibling_migrate_req(void)
+{
+	char c = '0';
+	int fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = '0';
+	fs_real.close(fd);
+	return c == '1';
 }

@@ -14,6 +14,7 @@
 #ifndef FASTSOCKET_SIBLING_H
 #define FASTSOCKET_SIBLING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -31,5 +32,17 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
  */
 int fs_sibling_copy_options(int src, int dst, int family, char *why,
 			 size_t whylen);
+
+/*
+ * 0, or -EOPNOTSUPP with why filled when listening socket src has what
+ * no sibling may lack and none can be given: a socket filter, a ULP.
+ */
+int fs_sibling_refuses(int src, char *why, size_t whylen);
+
+/*
+ * net.ipv4.tcp_migrate_req is 1 here: a closed listener's queued
+ * connections move to another member of its group instead of a reset.
+ */
+bool fs_sibling_migrate_req(void);
 
 #endif /* FASTSOCKET_SIBLING_H */

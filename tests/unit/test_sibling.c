@@ -163,15 +163,16 @@ static void sibling_has_everything(void **state)
 	close(s);
 }
 
-static void sibling_copies_filter(void **state)
+/* A listener with a socket filter gets no sibling (one set later could
+ * not follow it): refused before anything is made. */
+static void sibling_refuses_filter(void **state)
 {
 	struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, 0xffffffff) };
 	struct sock_fprog prog = { 1, code };
 	int port, s = socket(AF_INET, SOCK_STREAM, 0), lfd;
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t n = 0;
-	char why[256];
+	char why[256] = "";
 
 	(void)state;
 	port = t_free_port(AF_INET);
@@ -181,10 +182,10 @@ static void sibling_copies_filter(void **state)
 				    sizeof(prog)), 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(s, 8), 0);
-	assert_int_equal(fs_sibling_spawn(s, first_cpu(), 8, &lfd, why, sizeof(why)), 0);
-	assert_int_equal(getsockopt(lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n), 0);
-	assert_int_equal(n, 1);
-	close(lfd);
+	assert_int_equal(fs_sibling_spawn(s, first_cpu(), 8, &lfd, why, sizeof(why)),
+			 -EOPNOTSUPP);
+	assert_int_equal(lfd, -1);
+	assert_non_null(strstr(why, "socket filter"));
 	close(s);
 }
 
@@ -328,7 +329,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(sibling_has_everything, t_reset, t_reset),
-		cmocka_unit_test_setup_teardown(sibling_copies_filter, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(sibling_refuses_filter, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(sibling_needs_reuseport, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(refused_other_user, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(refused_low_port, t_reset, t_reset),
