@@ -9,7 +9,7 @@
  *
  *   interpose.c    the exported entry points, the wait hook
  *   init.c         constructor, FASTSOCKET_* reading, fork, thread exit
- *   bind.c accept.c fdops.c epoll.c pollsel.c
+ *   bind.c accept.c fdops.c epoll.c pollsel.c sockopt.c
  *                  one mechanism per family of entry points
  *   park.c         unwatched -> park -> drain -> close policy
  *   local.c        local-listener table, spawn on first wait, what an fd
