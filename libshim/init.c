@@ -138,5 +138,6 @@ void fs_shim_reset(void)
 	fs_mode_reset();
 	fs_place_reset();
 	fs_self.ncache = 0;
+	atomic_store(&fs_fd_table_shared, false);
 	fs_own_process();
 }

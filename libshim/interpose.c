@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 #include "accept.h"
 #include "bind.h"
 #include "epoll.h"
+#include "exec.h"
 #include "fdops.h"
 #include "init.h"
 #include "park.h"
@@ -45,6 +48,17 @@ static pthread_once_t resolved = PTHREAD_ONCE_INIT;
 static int (*real_fcntl64)(int, int, ...);
 static int (*real_fclose)(FILE *);
 static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+static int (*real_execve)(const char *, char *const[], char *const[]);
+static int (*real_execv)(const char *, char *const[]);
+static int (*real_execvp)(const char *, char *const[]);
+static int (*real_execvpe)(const char *, char *const[], char *const[]);
+static int (*real_fexecve)(int, char *const[], char *const[]);
+static int (*real_execveat)(int, const char *, char *const[], char *const[],
+			    int);
+typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *,
+		     const posix_spawnattr_t *, char *const[], char *const[]);
+static spawn_fn *real_posix_spawn, *real_posix_spawnp;
+static int (*real_clone)(int (*)(void *), void *, int, void *, ...);
 
 static void *must(const char *name)
 {
@@ -87,6 +101,15 @@ static void resolve(void)
 	fs_real.getsockopt = must("getsockopt");
 	real_fclose = must("fclose");
 	real_sendmsg = must("sendmsg");
+	real_execve = must("execve");
+	real_execv = must("execv");
+	real_execvp = must("execvp");
+	real_execvpe = must("execvpe");
+	real_fexecve = must("fexecve");
+	real_execveat = dlsym(RTLD_NEXT, "execveat");
+	real_posix_spawn = must("posix_spawn");
+	real_posix_spawnp = must("posix_spawnp");
+	real_clone = must("clone");
 	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
 	if (!real_fcntl64)
 		real_fcntl64 = fs_real.fcntl;
@@ -155,6 +178,154 @@ FS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (msg && msg->msg_controllen)
 		fs_sending_fds(msg);
 	return real_sendmsg(fd, msg, flags);
+}
+
+/* ---- programs and processes --------------------------------------- */
+
+/* The exec family: the program started does not inherit the shim's pin. */
+#define EXEC_UNPINNED(call)					\
+	do {							\
+		struct fs_exec_pin pin;				\
+		int r;						\
+								\
+		ready();					\
+		fs_exec_unpin(&pin);				\
+		r = (call);					\
+		fs_exec_repin(&pin);				\
+		return r;					\
+	} while (0)
+
+FS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	EXEC_UNPINNED(real_execve(path, argv, envp));
+}
+
+FS_EXPORT int execv(const char *path, char *const argv[])
+{
+	EXEC_UNPINNED(real_execv(path, argv));
+}
+
+FS_EXPORT int execvp(const char *file, char *const argv[])
+{
+	EXEC_UNPINNED(real_execvp(file, argv));
+}
+
+FS_EXPORT int execvpe(const char *file, char *const argv[],
+		      char *const envp[])
+{
+	EXEC_UNPINNED(real_execvpe(file, argv, envp));
+}
+
+FS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	EXEC_UNPINNED(real_fexecve(fd, argv, envp));
+}
+
+FS_EXPORT int execveat(int dirfd, const char *path, char *const argv[],
+		       char *const envp[], int flags)
+{
+	if (!real_execveat) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_UNPINNED(real_execveat(dirfd, path, argv, envp, flags));
+}
+
+FS_EXPORT int posix_spawn(pid_t *pid, const char *path,
+			  const posix_spawn_file_actions_t *fa,
+			  const posix_spawnattr_t *attr, char *const argv[],
+			  char *const envp[])
+{
+	EXEC_UNPINNED(real_posix_spawn(pid, path, fa, attr, argv, envp));
+}
+
+FS_EXPORT int posix_spawnp(pid_t *pid, const char *file,
+			   const posix_spawn_file_actions_t *fa,
+			   const posix_spawnattr_t *attr, char *const argv[],
+			   char *const envp[])
+{
+	EXEC_UNPINNED(real_posix_spawnp(pid, file, fa, attr, argv, envp));
+}
+
+/*
+ * execl, execlp, execle: libc's would call its internal execve, past the
+ * shim; gather the list and take the vector calls above. The vector
+ * lives on the stack, as in libc (async-signal-safe after vfork).
+ */
+static size_t list_len(const char *arg, va_list ap)
+{
+	size_t n = 0;
+
+	if (arg)
+		for (n = 1; va_arg(ap, const char *); n++)
+			;
+	return n;
+}
+
+/* argv[0] = arg, then the rest of *ap up to and including its NULL. */
+static void list_fill(char **argv, size_t n, const char *arg, va_list *ap)
+{
+	argv[0] = (char *)arg;
+	for (size_t i = 1; i <= n; i++)
+		argv[i] = va_arg(*ap, char *);
+}
+
+#define LIST_TO_VECTOR(argv, arg, ap)		\
+	va_list ap, count_;			\
+	size_t n_;				\
+						\
+	va_start(ap, arg);			\
+	va_copy(count_, ap);			\
+	n_ = list_len(arg, count_);		\
+	va_end(count_);				\
+	char *argv[n_ + 1];			\
+	list_fill(argv, n_, arg, &ap)
+
+FS_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	LIST_TO_VECTOR(argv, arg, ap);
+	va_end(ap);
+	return execv(path, argv);
+}
+
+FS_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	LIST_TO_VECTOR(argv, arg, ap);
+	va_end(ap);
+	return execvp(file, argv);
+}
+
+FS_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	char *const *envp;
+
+	LIST_TO_VECTOR(argv, arg, ap);
+	envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, argv, envp);
+}
+
+/*
+ * clone() as an application calls it (threads and fork() do not come
+ * here). With CLONE_FILES and without CLONE_THREAD the child shares the
+ * fd table but not the shim's view of it (exec.c). The optional
+ * arguments are passed on as they came.
+ */
+FS_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	pid_t *ptid, *ctid;
+	void *tls;
+	va_list ap;
+
+	va_start(ap, arg);
+	ptid = va_arg(ap, pid_t *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	ready();
+	if ((flags & CLONE_FILES) && !(flags & CLONE_THREAD))
+		fs_sharing_fd_table();
+	return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
 /* ---- fds ----------------------------------------------------------- */

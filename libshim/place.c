@@ -280,7 +280,7 @@ bool fs_place_local(struct fs_listener *l, int fd, struct fs_placed *out)
 	int lfd = -1, rc;
 
 	fs_assert_locked();
-	if (atomic_load(&l->refused))
+	if (atomic_load(&l->refused) || atomic_load(&fs_fd_table_shared))
 		return false;
 	if (fs_real.fcntl(fd, F_GETFL) & O_ASYNC) {
 		/* Signal-driven: no local listener would raise its SIGIO. */

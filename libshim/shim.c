@@ -20,6 +20,7 @@ __thread struct fs_thread fs_self __attribute__((tls_model("initial-exec"))) = {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic pid_t lock_owner;
 static pid_t state_pid;			/* the process the state is of */
+_Atomic bool fs_fd_table_shared;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 

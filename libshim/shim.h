@@ -9,7 +9,7 @@
  *
  *   interpose.c    the exported entry points, the wait hook
  *   init.c         constructor, FASTSOCKET_* reading, fork, thread exit
- *   bind.c accept.c fdops.c epoll.c pollsel.c sockopt.c
+ *   bind.c accept.c fdops.c epoll.c pollsel.c sockopt.c exec.c
  *                  one mechanism per family of entry points
  *   park.c         unwatched -> park -> drain -> close policy
  *   local.c        local-listener table, spawn on first wait, what an fd
@@ -33,6 +33,7 @@
 #define FASTSOCKET_SHIM_H
 
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,6 +74,13 @@ bool fs_same_process(void);
 
 /* The state is this process's from now on (init, fork child, reset). */
 void fs_own_process(void);
+
+/*
+ * Another process shares this one's fd table (clone(CLONE_FILES), see
+ * exec.c): no local listener is made from then on. Cleared only by the
+ * unit tests' reset.
+ */
+extern _Atomic bool fs_fd_table_shared;
 
 /*
  * The shim's lock. fs_lock() returns false without locking when the

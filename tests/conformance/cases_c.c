@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,83 @@ static int c_udp_untouched(void)
 	return 0;
 }
 
+/*
+ * D22: a worker the shim pinned runs a program (a server re-exec, a CGI):
+ * the program starts with the affinity the worker had before the pin, by
+ * every exec path libc offers. The parent's own pin is D20 (inherent),
+ * not printed.
+ */
+static int c_exec_after_pin(void)
+{
+	char *spawn_argv[] = { "conf", "--cpus", "posix_spawn", NULL };
+	char *vp_argv[] = { "conf", "--cpus", "execvp", NULL };
+	int l = mklisten(P, 16), st;
+	pid_t pid;
+
+	CHECK(l);
+	prime(l);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "conf", "--cpus", "execl", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	pid = fork();
+	if (pid == 0) {
+		execvp("/proc/self/exe", vp_argv);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, spawn_argv,
+			environ) == 0)
+		waitpid(pid, &st, 0);
+	return 0;
+}
+
+/*
+ * D27: a clone(CLONE_FILES) child (its own memory, the parent's fd
+ * table) closes the listener; the port is then closed for every CPU.
+ */
+static int clone_files_fd;
+static int close_listener(void *arg)
+{
+	(void)arg;
+	close(clone_files_fd);
+	return 0;
+}
+
+static const char *connect_result(int fd)
+{
+	if (fd < 0)
+		return strerror(-fd);
+	close(fd);
+	return "connected";
+}
+
+static int c_clone_files_close(void)
+{
+	static char stack[256 * 1024] __attribute__((aligned(16)));
+	int l = mklisten(P, 16), st, a, b;
+	pid_t pid;
+
+	CHECK(l);
+	prime(l);
+	connect_n(0, P, 2, NULL, 1000);
+	connect_n(1, P, 2, NULL, 1000);
+	R("accepted before %d", drain_poll(l, 4, 300));
+	clone_files_fd = l;
+	pid = clone(close_listener, stack + sizeof(stack), CLONE_FILES | SIGCHLD,
+		    NULL);
+	CHECK(pid);
+	waitpid(pid, &st, 0);
+	a = connect_from(0, P, 500);
+	b = connect_from(1, P, 500);
+	R("after the child's close: from CPU 0 %s, from CPU 1 %s",
+	  connect_result(a), connect_result(b));
+	return 0;
+}
+
 const struct conf_case cases_c[] = {
 	{ "epoll_shared_fork", c_epoll_shared_fork },
 	{ "blocking_busy_process", c_blocking_busy_process },
@@ -298,5 +376,7 @@ const struct conf_case cases_c[] = {
 	{ "dup2_over_next_fd", c_dup2_over_next_fd },
 	{ "port0_untouched", c_port0_untouched },
 	{ "udp_untouched", c_udp_untouched },
+	{ "exec_after_pin", c_exec_after_pin },
+	{ "clone_files_close", c_clone_files_close },
 	{ NULL, NULL },
 };

@@ -286,6 +286,11 @@ int main(int argc, char **argv)
 				printf("%s\n", c->name);
 		return 0;
 	}
+	/* exec_after_pin's programs: the CPUs they start with. */
+	if (argc == 3 && !strcmp(argv[1], "--cpus")) {
+		R("%s: CPUs after exec %d", argv[2], ncpus_allowed());
+		return 0;
+	}
 	if (argc < 2 || !(c = find(argv[1]))) {
 		fprintf(stderr, "usage: conf -l | conf CASE\n");
 		return 2;
@@ -293,6 +298,8 @@ int main(int argc, char **argv)
 	p = getenv("CONF_PORT");
 	if (p)
 		conf_port = atoi(p);
-	alarm(8);	/* a hang ends the case; the runner reports it */
+	/* A hang ends the case; the runner reports it. */
+	p = getenv("CONF_ALARM");
+	alarm(p ? (unsigned int)atoi(p) : 8);
 	return c->fn();
 }

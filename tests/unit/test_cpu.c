@@ -12,6 +12,8 @@
 
 #include "config.h"
 #include "cpu.h"
+#include "exec.h"
+#include "shim.h"
 
 static cpu_set_t set_of(const char *list)
 {
@@ -258,6 +260,63 @@ static void pin(void **state)
 	sched_setaffinity(0, sizeof(t_affinity), &t_affinity);
 }
 
+/*
+ * Before an exec the shim's pin gives way to the affinity from before it
+ * (and comes back if the exec fails); an affinity the application set
+ * after the pin, or a thread the shim never pinned, is left alone.
+ */
+static void exec_unpin(void **state)
+{
+	struct fs_exec_pin p;
+	cpu_set_t now, two;
+	int first = -1, second = -1;
+
+	(void)state;
+	for (int c = 0; c < FS_MAX_CPUS; c++) {
+		if (!CPU_ISSET(c, &t_affinity))
+			continue;
+		if (first < 0)
+			first = c;
+		else if (second < 0)
+			second = c;
+	}
+	if (second < 0)
+		skip();	/* one CPU: pinned and unpinned look the same */
+	fs_self.shim_pinned = false;
+	fs_self.cpu = -1;
+	assert_int_equal(fs_cpu_pin(first), 0);
+	fs_exec_unpin(&p);
+	assert_false(p.unpinned);	/* not the shim's pin */
+
+	fs_self.shim_pinned = true;
+	fs_self.cpu = first;
+	fs_self.base = t_affinity;
+	fs_exec_unpin(&p);
+	assert_true(p.unpinned);
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_true(CPU_EQUAL(&now, &t_affinity));
+	fs_exec_repin(&p);
+	sched_getaffinity(0, sizeof(now), &now);
+	assert_int_equal(fs_cpu_only(&now), first);
+
+	/* The application moved itself since: its affinity, left alone. */
+	CPU_ZERO(&two);
+	CPU_SET(first, &two);
+	CPU_SET(second, &two);
+	if (!CPU_EQUAL(&two, &t_affinity)) {
+		sched_setaffinity(0, sizeof(two), &two);
+		fs_exec_unpin(&p);
+		assert_false(p.unpinned);
+	}
+	assert_int_equal(fs_cpu_pin(second), 0);
+	fs_exec_unpin(&p);
+	assert_false(p.unpinned);	/* not the CPU the shim chose */
+
+	fs_self.shim_pinned = false;
+	fs_self.cpu = -1;
+	sched_setaffinity(0, sizeof(t_affinity), &t_affinity);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +330,7 @@ int main(void)
 		cmocka_unit_test(load_shared_across_fork),
 		cmocka_unit_test(load_dead_worker_replaced),
 		cmocka_unit_test(pin),
+		cmocka_unit_test(exec_unpin),
 	};
 
 	t_init();
