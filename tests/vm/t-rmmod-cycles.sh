@@ -41,9 +41,10 @@ for cpu in $(seq 0 $((N - 1))); do
 	clients+=($!)
 done
 
-for _ in $(seq 1 "$CYCLES"); do
+for i in $(seq 1 "$CYCLES"); do
 	fsk_unload
 	fsk_load
+	[ $((i % 10)) -ne 0 ] || info "$i/$CYCLES cycles, ${SECONDS}s"
 done
 info "$CYCLES rmmod/insmod cycles done"
 sleep "$SOAK"
