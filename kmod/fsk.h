@@ -41,6 +41,7 @@ struct fsk_stats {
 	u64 existing;	/* SYNs of a flow the kernel knows (TIME_WAIT...) */
 	u64 parked;	/* SYNs on a CPU whose local listener is parked */
 	u64 skipped;	/* SYNs left to a BPF program or a socket filter */
+	u64 unwatched;	/* SYNs kept from a local listener nobody waits on */
 };
 
 #define FSK_PORT_BUCKETS 64
@@ -108,6 +109,8 @@ enum fsk_pick {
 	FSK_PICK_NO_LOCAL,	/* the CPU has none (*sk: see below) */
 	FSK_PICK_PARKED,	/* the CPU's is parked (*sk: see below) */
 	FSK_PICK_SKIPPED,	/* a BPF program or filter decides, not us */
+	FSK_PICK_UNWATCHED,	/* nobody waits on the local listener it would
+				 * go to: *sk is a member someone waits on */
 };
 
 enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,

@@ -228,22 +228,79 @@ static bool fsk_local_can_take(const struct fsk_local *local,
 }
 
 /*
+ * Does anyone wait on @sk: an accept, poll or select blocked in it, an
+ * epoll set or an io_uring poll holding it? Caller holds rcu_read_lock().
+ */
+static bool fsk_sk_watched(const struct sock *sk)
+{
+	return skwq_has_sleeper(rcu_dereference(sk->sk_wq));
+}
+
+/* Is @sk a local listener of @g (copies carry their CPU, clone.c)? */
+static bool fsk_sk_is_local(struct fsk_group *g, const struct sock *sk)
+{
+	int cpu = READ_ONCE(sk->sk_incoming_cpu);
+	struct fsk_local *local;
+
+	if (cpu < 0 || cpu >= nr_cpu_ids)
+		return false;
+	local = rcu_dereference(g->local[cpu]);
+	return local && local->sk == sk;
+}
+
+/*
+ * Instead of @idle, a local listener nobody waits on: a listening,
+ * unparked member of @reuse someone waits on; else one that is no CPU's
+ * local listener (the application's own socket, which all its accept
+ * paths reach); else NULL. Only a local listener's owner accepts from it,
+ * and only through the calls the shim sees: a worker that went on to
+ * accept through io_uring, or is busy between blocking accepts, would
+ * leave a SYN given to it waiting, possibly for ever.
+ */
+static struct sock *fsk_group_watched(struct fsk_group *g,
+				      struct sock_reuseport *reuse,
+				      unsigned int cpu, const struct sock *idle)
+{
+	struct sock *sk, *shared = NULL;
+	unsigned int i, n;
+
+	n = READ_ONCE(reuse->num_socks);
+	smp_rmb();	/* as in fsk_group_unparked() */
+	for (i = 0; i < n; i++) {
+		sk = reuse->socks[(cpu + i) % n];
+		if (sk == idle || READ_ONCE(sk->sk_state) != TCP_LISTEN ||
+		    fsk_sk_parked(g, sk))
+			continue;
+		if (fsk_sk_watched(sk))
+			return sk;
+		if (!shared && !fsk_sk_is_local(g, sk))
+			shared = sk;
+	}
+	return shared;
+}
+
+/*
  * Where a SYN that the kernel's own lookup gave to @listener goes on
  * @cpu. FSK_PICK_LOCAL: *sk is the CPU's local listener. Otherwise *sk is
  * NULL, and the kernel's choice stands, unless that is a parked local
  * listener: then *sk is another listening member of its group (NULL if
- * there is none). @listener is what the kernel chose, so a more specific
- * or unrelated listener on the same port is never overridden, and
- * neither is the choice of a reuseport BPF program, nor a listener whose
- * socket filter a copy would not apply (FSK_PICK_SKIPPED). Caller holds
- * rcu_read_lock(); *sk is valid until it drops it.
+ * there is none). Either way, a local listener nobody waits on takes no
+ * SYN while a member someone waits on (or the application's own socket)
+ * can: FSK_PICK_UNWATCHED, *sk that member. @listener is what the kernel
+ * chose, so a more specific or unrelated listener on the same port is
+ * never overridden, and neither is the choice of a reuseport BPF
+ * program, nor a listener whose socket filter a copy would not apply
+ * (FSK_PICK_SKIPPED). Caller holds rcu_read_lock(); *sk is valid until it
+ * drops it.
  */
 enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 			     unsigned int cpu, struct sock **sk)
 {
 	struct sock_reuseport *reuse;
+	const struct sock *target;
 	struct fsk_local *local;
 	struct fsk_group *g;
+	struct sock *other;
 	struct fsk_key key;
 	enum fsk_pick pick;
 
@@ -263,12 +320,22 @@ enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 	if (local && fsk_local_can_take(local, listener, reuse)) {
 		if (!READ_ONCE(local->parked)) {
 			*sk = local->sk;
-			return FSK_PICK_LOCAL;
+			pick = FSK_PICK_LOCAL;
+		} else {
+			pick = FSK_PICK_PARKED;
 		}
-		pick = FSK_PICK_PARKED;
 	}
-	if (READ_ONCE(g->nr_parked) && fsk_sk_parked(g, listener))
+	if (pick != FSK_PICK_LOCAL && READ_ONCE(g->nr_parked) &&
+	    fsk_sk_parked(g, listener))
 		*sk = fsk_group_unparked(g, reuse, cpu);
+	target = *sk ? *sk : listener;
+	if (fsk_sk_is_local(g, target) && !fsk_sk_watched(target)) {
+		other = fsk_group_watched(g, reuse, cpu, target);
+		if (other) {
+			*sk = other;
+			pick = FSK_PICK_UNWATCHED;
+		}
+	}
 	return pick;
 }
 

@@ -31,13 +31,14 @@ static int fsk_proc_show(struct seq_file *seq, void *v)
 	if (!count)
 		return -ENOMEM;
 	fsk_table_count_per_cpu(fn, count);
-	seq_puts(seq, "cpu steered no_local existing local_listeners parked skipped\n");
+	seq_puts(seq, "cpu steered no_local existing local_listeners parked skipped unwatched\n");
 	for_each_possible_cpu(cpu) {
 		st = per_cpu_ptr(fn->stats, cpu);
-		seq_printf(seq, "%u %llu %llu %llu %u %llu %llu\n", cpu,
+		seq_printf(seq, "%u %llu %llu %llu %u %llu %llu %llu\n", cpu,
 			   READ_ONCE(st->steered), READ_ONCE(st->no_local),
 			   READ_ONCE(st->existing), count[cpu],
-			   READ_ONCE(st->parked), READ_ONCE(st->skipped));
+			   READ_ONCE(st->parked), READ_ONCE(st->skipped),
+			   READ_ONCE(st->unwatched));
 	}
 	kfree(count);
 	seq_puts(seq, "listener dev cpu pid spawns kind\n");
@@ -61,6 +62,7 @@ static int fsk_proc_write(struct file *file, char *buf, size_t size)
 		WRITE_ONCE(st->existing, 0);
 		WRITE_ONCE(st->parked, 0);
 		WRITE_ONCE(st->skipped, 0);
+		WRITE_ONCE(st->unwatched, 0);
 	}
 	return 0;
 }

@@ -24,7 +24,10 @@
  * the kernel's choice stands, which keeps the original listener as the
  * fallback, unless the kernel chose a parked local listener (its
  * SO_INCOMING_CPU preference does, for the parked listener's own CPU):
- * then another listening member of the group takes the SYN.
+ * then another listening member of the group takes the SYN. A local
+ * listener nobody waits on (no accept, poll, select, epoll set or
+ * io_uring poll on it) takes no SYN while a member someone waits on, or
+ * the application's own socket, can (listen_table.c says why).
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -97,6 +100,8 @@ static void fsk_assign(struct fsk_net *fn, struct sk_buff *skb,
 		this_cpu_inc(fn->stats->parked);
 	else if (pick == FSK_PICK_NO_LOCAL)
 		this_cpu_inc(fn->stats->no_local);
+	else if (pick == FSK_PICK_UNWATCHED)
+		this_cpu_inc(fn->stats->unwatched);
 	if (!sk || !refcount_inc_not_zero(&sk->sk_refcnt)) {
 		if (pick == FSK_PICK_LOCAL)
 			this_cpu_inc(fn->stats->no_local);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -365,6 +366,45 @@ static int c_clone_files_close(void)
 	return 0;
 }
 
+/*
+ * D23: a worker that waited once through libc (and so has a local
+ * listener) goes on to accept only through io_uring, which the shim never
+ * sees, on the listening socket. A new accept is always submitted before
+ * waiting, as io_uring servers do.
+ */
+static int c_io_uring_after_wait(void)
+{
+	struct __kernel_timespec quiet = { .tv_nsec = 500 * 1000 * 1000 };
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int l = mklisten(P, 16), got = 0;
+
+	CHECK(l);
+	prime(l);
+	if (io_uring_queue_init(8, &ring, 0) < 0) {
+		R("no io_uring");
+		return 0;
+	}
+	for (bool first = true; got < 8; first = false) {
+		io_uring_prep_accept(io_uring_get_sqe(&ring), l, NULL, NULL, 0);
+		io_uring_submit(&ring);
+		if (first) {
+			connect_n(0, P, 4, NULL, 1000);
+			connect_n(1, P, 4, NULL, 1000);
+		}
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &quiet) < 0)
+			break;
+		if (cqe->res >= 0) {
+			close(cqe->res);
+			got++;
+		}
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	R("io_uring accepted %d", got);
+	io_uring_queue_exit(&ring);
+	return 0;
+}
+
 const struct conf_case cases_c[] = {
 	{ "epoll_shared_fork", c_epoll_shared_fork },
 	{ "blocking_busy_process", c_blocking_busy_process },
@@ -378,5 +418,6 @@ const struct conf_case cases_c[] = {
 	{ "udp_untouched", c_udp_untouched },
 	{ "exec_after_pin", c_exec_after_pin },
 	{ "clone_files_close", c_clone_files_close },
+	{ "io_uring_after_wait", c_io_uring_after_wait },
 	{ NULL, NULL },
 };

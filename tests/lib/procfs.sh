@@ -3,10 +3,10 @@
 # builtins only (bench/measure.sh reads it between measurements).
 #
 # The file holds two tables, each after its header line:
-#   cpu steered no_local existing local_listeners parked skipped
+#   cpu steered no_local existing local_listeners parked skipped unwatched
 #   listener dev cpu pid spawns kind
 # Columns are numbered as awk numbers them: 1 cpu, 2 steered, 3 no_local,
-# 4 existing, 5 local_listeners, 6 parked, 7 skipped.
+# 4 existing, 5 local_listeners, 6 parked, 7 skipped, 8 unwatched.
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # PROC_*: read by the callers
 

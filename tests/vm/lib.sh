@@ -68,7 +68,7 @@ fsk_unload() {
 
 # proc_sum COLUMN [NETNS], proc_cpu COLUMN CPU, proc_read [NETNS]: see
 # tests/lib/procfs.sh; columns: 2 steered, 3 no_local, 4 existing,
-# 5 local_listeners, 6 parked, 7 skipped.
+# 5 local_listeners, 6 parked, 7 skipped, 8 unwatched.
 
 netns_add() {
 	ip netns add "$1"
