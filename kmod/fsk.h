@@ -109,8 +109,7 @@ enum fsk_pick {
 	FSK_PICK_NO_LOCAL,	/* the CPU has none (*sk: see below) */
 	FSK_PICK_PARKED,	/* the CPU's is parked (*sk: see below) */
 	FSK_PICK_SKIPPED,	/* a BPF program or filter decides, not us */
-	FSK_PICK_UNWATCHED,	/* nobody waits on the local listener it would
-				 * go to: *sk is a member someone waits on */
+	FSK_PICK_UNWATCHED,	/* nobody waits on that local listener */
 };
 
 enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
