@@ -109,11 +109,12 @@ enum fsk_pick {
 	FSK_PICK_NO_LOCAL,	/* the CPU has none (*sk: see below) */
 	FSK_PICK_PARKED,	/* the CPU's is parked (*sk: see below) */
 	FSK_PICK_SKIPPED,	/* a BPF program or filter decides, not us */
-	FSK_PICK_UNWATCHED,	/* nobody waits on that local listener */
+	FSK_PICK_UNWATCHED,	/* nobody waits on the CPU's local listener */
 };
 
 enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
-			     unsigned int cpu, struct sock **sk);
+			     unsigned int cpu, struct sock **sk,
+			     bool *unwatched);
 int fsk_table_park(struct fsk_net *fn, const struct sock *sk, bool park);
 struct file *fsk_table_get_file(struct fsk_net *fn, const struct sock *orig,
 				unsigned int cpu);

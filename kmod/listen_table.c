@@ -284,17 +284,18 @@ static struct sock *fsk_group_watched(struct fsk_group *g,
  * @cpu. FSK_PICK_LOCAL: *sk is the CPU's local listener. Otherwise *sk is
  * NULL, and the kernel's choice stands, unless that is a parked local
  * listener: then *sk is another listening member of its group (NULL if
- * there is none). Either way, a local listener nobody waits on takes no
- * SYN while a member someone waits on (or the application's own socket)
- * can: FSK_PICK_UNWATCHED, *sk that member. @listener is what the kernel
- * chose, so a more specific or unrelated listener on the same port is
- * never overridden, and neither is the choice of a reuseport BPF
- * program, nor a listener whose socket filter a copy would not apply
- * (FSK_PICK_SKIPPED). Caller holds rcu_read_lock(); *sk is valid until it
- * drops it.
+ * there is none). Then, a local listener nobody waits on takes no SYN
+ * while a member someone waits on, or the application's own socket, can:
+ * *sk is that member and *unwatched true (FSK_PICK_UNWATCHED instead of
+ * FSK_PICK_LOCAL). @listener is what the kernel chose, so a more specific
+ * or unrelated listener on the same port is never overridden, and
+ * neither is the choice of a reuseport BPF program, nor a listener whose
+ * socket filter a copy would not apply (FSK_PICK_SKIPPED). Caller holds
+ * rcu_read_lock(); *sk is valid until it drops it.
  */
 enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
-			     unsigned int cpu, struct sock **sk)
+			     unsigned int cpu, struct sock **sk,
+			     bool *unwatched)
 {
 	struct sock_reuseport *reuse;
 	const struct sock *target;
@@ -305,6 +306,7 @@ enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 	enum fsk_pick pick;
 
 	*sk = NULL;
+	*unwatched = false;
 	fsk_key_from_sk(listener, &key);
 	g = fsk_group_find(fn, &key);
 	if (!g)
@@ -333,7 +335,9 @@ enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 		other = fsk_group_watched(g, reuse, cpu, target);
 		if (other) {
 			*sk = other;
-			pick = FSK_PICK_UNWATCHED;
+			*unwatched = true;
+			if (pick == FSK_PICK_LOCAL)
+				pick = FSK_PICK_UNWATCHED;
 		}
 	}
 	return pick;

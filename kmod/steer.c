@@ -87,9 +87,10 @@ static void fsk_assign(struct fsk_net *fn, struct sk_buff *skb,
 	/* raw_: after an NFQUEUE verdict the hook may run preemptible. */
 	unsigned int cpu = raw_smp_processor_id();
 	enum fsk_pick pick;
+	bool unwatched;
 	struct sock *sk;
 
-	pick = fsk_table_pick(fn, listener, cpu, &sk);
+	pick = fsk_table_pick(fn, listener, cpu, &sk, &unwatched);
 	if (pick == FSK_PICK_UNSERVED)
 		return;
 	if (pick == FSK_PICK_SKIPPED) {
@@ -100,7 +101,7 @@ static void fsk_assign(struct fsk_net *fn, struct sk_buff *skb,
 		this_cpu_inc(fn->stats->parked);
 	else if (pick == FSK_PICK_NO_LOCAL)
 		this_cpu_inc(fn->stats->no_local);
-	else if (pick == FSK_PICK_UNWATCHED)
+	if (unwatched)
 		this_cpu_inc(fn->stats->unwatched);
 	if (!sk || !refcount_inc_not_zero(&sk->sk_refcnt)) {
 		if (pick == FSK_PICK_LOCAL)

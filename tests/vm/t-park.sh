@@ -4,9 +4,11 @@
 # FASTSOCKET_IOC_PARK: while a local listener is parked no connection
 # lands on it, neither steered nor by the kernel's SO_INCOMING_CPU
 # preference; resumed, or returned by another SPAWN for its CPU, it
-# takes its CPU's connections again. The counters
-# show the SYNs of the parked phase as "parked" (column 6), and the table
-# shows the listener's kind. Its argument checks are in fsk-park too.
+# takes its CPU's connections again; taken out of the epoll set that
+# held it (nobody waits on it), it takes none. The counters show the SYNs
+# of the parked phase as "parked" (column 6) and those of the unwatched
+# phase as "unwatched" (column 8), and the table shows the listener's
+# kind. Its argument checks are in fsk-park too.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(nr_cpus)" -ge 2 ] || fail "needs 2 CPUs"
@@ -15,8 +17,9 @@ fsk_load
 echo 0 >/proc/net/fastsocket
 "$PROGS/fsk-park" --count $COUNT --port 8091 >"$WORK/out" 2>&1 ||
 	fail "fsk-park: $(grep -E 'FAIL|rror' "$WORK/out" || cat "$WORK/out")"
-grep -E "^(parked|resumed|spawned again):" "$WORK/out" | while read -r l; do info "$l"; done
+grep -E "^(parked|resumed|unwatched|spawned again):" "$WORK/out" | while read -r l; do info "$l"; done
 assert_eq $COUNT "$(proc_cpu 6 0)" "SYNs on CPU 0 counted as parked"
+assert_eq $COUNT "$(proc_cpu 8 0)" "SYNs on CPU 0 counted as unwatched (nobody waited on its local listener)"
 assert_eq $((2 * COUNT)) "$(proc_cpu 2 0)" "SYNs steered on CPU 0 (the resumed and spawned-again phases)"
 assert_eq 0 "$(proc_sum 5)" "local listeners left"
 fsk_unload

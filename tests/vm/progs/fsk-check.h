@@ -13,9 +13,34 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 static int failures;
 static int checks;
+
+/*
+ * watch(fd) holds a local listener in an epoll set that nobody reads, as
+ * the shim's epoll mirror does: the module gives SYNs only to local
+ * listeners someone waits on (kmod/listen_table.c), and these programs
+ * accept without waiting. unwatch(fd) takes it out again.
+ */
+static int watch_ep = -1;
+
+static __attribute__((unused)) void watch(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (watch_ep < 0)
+		watch_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (fd >= 0 && watch_ep >= 0)
+		epoll_ctl(watch_ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static __attribute__((unused)) void unwatch(int fd)
+{
+	if (watch_ep >= 0)
+		epoll_ctl(watch_ep, EPOLL_CTL_DEL, fd, NULL);
+}
 
 /* check_pass(fmt, ...): one passed check, named by fmt. */
 static __attribute__((format(printf, 1, 2), unused))

@@ -11,6 +11,8 @@
  *            by steering nor by the kernel's SO_INCOMING_CPU preference,
  *            which would pick it); all land on the others.
  *   resumed: the same listener resumed: all land on it.
+ *   unwatched: out of the epoll set that holds it (nobody waits on it):
+ *            none land on it.
  *   spawned again: parked again, then a second SPAWN for CPU 0 returns
  *            that listener and resumes it: all land on it.
  * The connections are accepted after each phase, non-blocking, from all
@@ -88,6 +90,7 @@ static int spawn(int fd, int cpu)
 		perror("FASTSOCKET_IOC_SPAWN");
 		exit(2);
 	}
+	watch(s.local_fd);
 	return s.local_fd;
 }
 
@@ -185,6 +188,18 @@ int main(int argc, char **argv)
 	no = drain(orig);
 	printf("resumed: local0=%d local1=%d original=%d\n", n0, n1, no);
 	expect_eq("resumed: connections on CPU 0's local listener", count, n0);
+
+	/* Nobody waits on it: its CPU's SYNs go to a listener someone waits
+	 * on, here CPU 1's local listener (watched) or the original. */
+	unwatch(l0);
+	connect_from_cpu0(port, count);
+	n0 = drain(l0);
+	n1 = drain(l1);
+	no = drain(orig);
+	printf("unwatched: local0=%d local1=%d original=%d\n", n0, n1, no);
+	expect_eq("unwatched: connections on CPU 0's local listener", 0, n0);
+	expect_eq("unwatched: connections on the others", count, n1 + no);
+	watch(l0);
 
 	/* A spawn that returns the parked copy (a worker sharing the CPU)
 	 * resumes it. */

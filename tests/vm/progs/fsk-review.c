@@ -227,6 +227,7 @@ static int spawn_cpu(int fd, int cpu, int *out_cpu)
 		return -1;
 	if (out_cpu)
 		*out_cpu = s.cpu;
+	watch(s.local_fd);
 	return s.local_fd;
 }
 

@@ -34,6 +34,8 @@
 #include <unistd.h>
 #include <linux/fastsocket.h>
 
+#include "fsk-check.h"
+
 #define MAX_WORKERS 64
 
 static void die(const char *what)
@@ -74,6 +76,7 @@ static int fsk_spawn(int fd, int cpu, int *out_cpu)
 		return -1;
 	if (out_cpu)
 		*out_cpu = s.cpu;
+	watch(s.local_fd);
 	return s.local_fd;
 }
 
