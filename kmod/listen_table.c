@@ -60,6 +60,12 @@ struct fsk_key {
 	bool v6only;		/* v6only and dual-stack never share a group */
 };
 
+/*
+ * How long a local listener nobody waits on still takes its CPU's SYNs
+ * after one found its worker waiting (fsk_local_watched()).
+ */
+#define FSK_WAIT_GRACE	msecs_to_jiffies(10)
+
 struct fsk_group;
 
 struct fsk_local {
@@ -71,6 +77,7 @@ struct fsk_local {
 	struct pid *owner;		/* the first spawner's thread group */
 	bool registered;		/* the app's own socket (register.c) */
 	bool parked;			/* steer nothing to it (park.c) */
+	unsigned long waited;		/* jiffies a SYN last found a waiter */
 	struct rcu_head rcu;
 };
 
@@ -236,16 +243,45 @@ static bool fsk_sk_watched(const struct sock *sk)
 	return skwq_has_sleeper(rcu_dereference(sk->sk_wq));
 }
 
-/* Is @sk a local listener of @g (copies carry their CPU, clone.c)? */
-static bool fsk_sk_is_local(struct fsk_group *g, const struct sock *sk)
+/*
+ * The local listener of @g that @sk is, found through the CPU every copy
+ * carries (clone.c), under RCU; registered sockets carry none.
+ */
+static struct fsk_local *fsk_group_local_of(struct fsk_group *g,
+					    const struct sock *sk)
 {
 	int cpu = READ_ONCE(sk->sk_incoming_cpu);
 	struct fsk_local *local;
 
 	if (cpu < 0 || cpu >= nr_cpu_ids)
-		return false;
+		return NULL;
 	local = rcu_dereference(g->local[cpu]);
-	return local && local->sk == sk;
+	return local && local->sk == sk ? local : NULL;
+}
+
+static bool fsk_sk_is_local(struct fsk_group *g, const struct sock *sk)
+{
+	return fsk_group_local_of(g, sk);
+}
+
+/*
+ * Does someone wait on @local, or did when one of its SYNs of the last
+ * FSK_WAIT_GRACE arrived? A worker that polls or blocks in accept is out
+ * of its wait while it serves what it accepted and on its way back in;
+ * its next SYN is still its own, or a sequential client on its CPU would
+ * lose locality on every connection. A worker that has not been found
+ * waiting for that long is busy, or accepts some other way (io_uring).
+ */
+static bool fsk_local_watched(struct fsk_local *local)
+{
+	unsigned long now = jiffies;
+
+	if (fsk_sk_watched(local->sk)) {
+		if (READ_ONCE(local->waited) != now)
+			WRITE_ONCE(local->waited, now);
+		return true;
+	}
+	return time_before_eq(now, READ_ONCE(local->waited) + FSK_WAIT_GRACE);
 }
 
 /*
@@ -298,8 +334,8 @@ enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 			     bool *unwatched)
 {
 	struct sock_reuseport *reuse;
+	struct fsk_local *local, *tl;
 	const struct sock *target;
-	struct fsk_local *local;
 	struct fsk_group *g;
 	struct sock *other;
 	struct fsk_key key;
@@ -331,7 +367,8 @@ enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 	    fsk_sk_parked(g, listener))
 		*sk = fsk_group_unparked(g, reuse, cpu);
 	target = *sk ? *sk : listener;
-	if (fsk_sk_is_local(g, target) && !fsk_sk_watched(target)) {
+	tl = fsk_group_local_of(g, target);
+	if (tl && !fsk_local_watched(tl)) {
 		other = fsk_group_watched(g, reuse, cpu, target);
 		if (other) {
 			*sk = other;
@@ -529,6 +566,7 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 	local->cpu = cpu;
 	local->nr_spawns = 1;
 	local->registered = registered;
+	local->waited = jiffies - FSK_WAIT_GRACE - 1;	/* never */
 
 	raw_spin_lock_irqsave(&fn->lock, flags);
 	g = fsk_group_find(fn, &key);

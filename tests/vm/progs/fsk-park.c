@@ -192,6 +192,8 @@ int main(int argc, char **argv)
 	/* Nobody waits on it: its CPU's SYNs go to a listener someone waits
 	 * on, here CPU 1's local listener (watched) or the original. */
 	unwatch(l0);
+	/* Past the grace in which the last waiter still counts (10 ms). */
+	usleep(100 * 1000);
 	connect_from_cpu0(port, count);
 	n0 = drain(l0);
 	n1 = drain(l1);
