@@ -33,6 +33,7 @@ struct seq_file;
 extern int fsk_listen_spawn;
 extern int fsk_fast_epoll;
 extern int fsk_receive_flow_deliver;
+extern int fsk_unwatched_grace_ms;
 
 /* Counters of one netns on one CPU (proc.c shows them, steer.c bumps them). */
 struct fsk_stats {

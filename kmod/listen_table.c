@@ -60,11 +60,8 @@ struct fsk_key {
 	bool v6only;		/* v6only and dual-stack never share a group */
 };
 
-/*
- * How long a local listener nobody waits on still takes its CPU's SYNs
- * after one found its worker waiting (fsk_local_watched()).
- */
-#define FSK_WAIT_GRACE	msecs_to_jiffies(10)
+/* Longer ago than any unwatched_grace_ms (at most 60 s). */
+#define FSK_NEVER_WAITED	(60 * HZ + 1)
 
 struct fsk_group;
 
@@ -266,7 +263,7 @@ static bool fsk_sk_is_local(struct fsk_group *g, const struct sock *sk)
 
 /*
  * Does someone wait on @local, or did when one of its SYNs of the last
- * FSK_WAIT_GRACE arrived? A worker that polls or blocks in accept is out
+ * unwatched_grace_ms arrived? A worker that polls or blocks in accept is out
  * of its wait while it serves what it accepted and on its way back in;
  * its next SYN is still its own, or a sequential client on its CPU would
  * lose locality on every connection. A worker that has not been found
@@ -281,7 +278,12 @@ static bool fsk_local_watched(struct fsk_local *local)
 			WRITE_ONCE(local->waited, now);
 		return true;
 	}
-	return time_before_eq(now, READ_ONCE(local->waited) + FSK_WAIT_GRACE);
+	if (time_before_eq(now, READ_ONCE(local->waited) +
+			   msecs_to_jiffies(READ_ONCE(fsk_unwatched_grace_ms))))
+		return true;
+	/* Keep "never" within time_before()'s range however long it lasts. */
+	WRITE_ONCE(local->waited, now - FSK_NEVER_WAITED);
+	return false;
 }
 
 /*
@@ -566,7 +568,7 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 	local->cpu = cpu;
 	local->nr_spawns = 1;
 	local->registered = registered;
-	local->waited = jiffies - FSK_WAIT_GRACE - 1;	/* never */
+	local->waited = jiffies - FSK_NEVER_WAITED;
 
 	raw_spin_lock_irqsave(&fn->lock, flags);
 	g = fsk_group_find(fn, &key);

@@ -25,6 +25,7 @@
 int fsk_listen_spawn = FASTSOCKET_SPAWN_AUTO;
 int fsk_fast_epoll = 1;
 int fsk_receive_flow_deliver;
+int fsk_unwatched_grace_ms = 10;
 
 /* Parameters are ints in [0, max]; a bad value says what is allowed. */
 static int fsk_param_set(const char *val, const struct kernel_param *kp,
@@ -51,6 +52,16 @@ static int fsk_set_bool(const char *val, const struct kernel_param *kp)
 	return fsk_param_set(val, kp, 1, "0 or 1");
 }
 
+static int fsk_set_grace(const char *val, const struct kernel_param *kp)
+{
+	return fsk_param_set(val, kp, 60000, "milliseconds from 0 to 60000");
+}
+
+static const struct kernel_param_ops fsk_grace_ops = {
+	.set = fsk_set_grace,
+	.get = param_get_int,
+};
+
 static const struct kernel_param_ops fsk_listen_spawn_ops = {
 	.set = fsk_set_listen_spawn,
 	.get = param_get_int,
@@ -65,6 +76,11 @@ module_param_cb(enable_listen_spawn, &fsk_listen_spawn_ops, &fsk_listen_spawn,
 		0644);
 MODULE_PARM_DESC(enable_listen_spawn,
 		 "Per-CPU local listeners: 0 off, 1 the application pins its workers, 2 the module picks the least-loaded CPU and pins the worker (default 2; writable at runtime)");
+
+module_param_cb(unwatched_grace_ms, &fsk_grace_ops, &fsk_unwatched_grace_ms,
+		0644);
+MODULE_PARM_DESC(unwatched_grace_ms,
+		 "How long a local listener nobody waits on (a worker out of poll or accept, or accepting through io_uring) keeps its CPU's SYNs after one last found its worker waiting, in ms; then they go to a listener someone waits on (default 10; writable at runtime)");
 
 /* Read-only until they do something: a runtime write would be a no-op. */
 module_param_cb(enable_fast_epoll, &fsk_bool_ops, &fsk_fast_epoll, 0444);

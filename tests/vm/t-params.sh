@@ -11,9 +11,18 @@ declare -A VALUES=(
 	[enable_listen_spawn]="0 1 2"
 	[enable_fast_epoll]="0 1"
 	[enable_receive_flow_deliver]="0 1"
+	[unwatched_grace_ms]="0 10 60000"
 )
 declare -A DEFAULTS=(
 	[enable_listen_spawn]=2 [enable_fast_epoll]=1 [enable_receive_flow_deliver]=0
+	[unwatched_grace_ms]=10
+)
+# Values each parameter must refuse, "|"-separated (one is empty).
+declare -A BAD=(
+	[enable_listen_spawn]="3|-1|abc||1x|99999999999"
+	[enable_fast_epoll]="3|-1|abc||1x|99999999999"
+	[enable_receive_flow_deliver]="3|-1|abc||1x|99999999999"
+	[unwatched_grace_ms]="60001|-1|abc||1x|99999999999"
 )
 
 for p in "${!VALUES[@]}"; do
@@ -34,14 +43,17 @@ for p in "${!VALUES[@]}"; do
 	for v in ${VALUES[$p]}; do
 		fsk_load "$p=$v"
 		assert_eq "$v" "$(cat "$PARAMS/$p")" "sysfs $p after insmod $p=$v"
-		"$FSKTEST" info >"$WORK/info"
-		assert_eq "$v" "$(kv "$WORK/info" "$p")" "FASTSOCKET_IOC_INFO $p"
+		if [ "${p#enable_}" != "$p" ]; then	# the ones INFO reports
+			"$FSKTEST" info >"$WORK/info"
+			assert_eq "$v" "$(kv "$WORK/info" "$p")" "FASTSOCKET_IOC_INFO $p"
+		fi
 		fsk_unload
 	done
 done
 
 for p in "${!VALUES[@]}"; do
-	for bad in 3 -1 abc "" 1x 99999999999; do
+	IFS='|' read -r -a bads <<<"${BAD[$p]}"
+	for bad in "${bads[@]}"; do
 		dmesg -C
 		if insmod "$KO" "$p=$bad" 2>/dev/null; then
 			fail "insmod $p='$bad' was accepted"
@@ -52,7 +64,8 @@ for p in "${!VALUES[@]}"; do
 done
 fsk_loaded && fail "module loaded after invalid parameters"
 
-# Runtime: enable_listen_spawn is writable, the others are read-only.
+# Runtime: enable_listen_spawn and unwatched_grace_ms are writable, the
+# others are read-only.
 fsk_load
 for v in 0 1 2; do
 	echo "$v" >$PARAMS/enable_listen_spawn
@@ -62,6 +75,13 @@ if echo 7 >$PARAMS/enable_listen_spawn 2>/dev/null; then
 	fail "runtime write of 7 accepted"
 fi
 assert_eq 2 "$(cat $PARAMS/enable_listen_spawn)" "value after refused write"
+for v in 0 200 10; do
+	echo "$v" >$PARAMS/unwatched_grace_ms
+	assert_eq "$v" "$(cat $PARAMS/unwatched_grace_ms)" "runtime write of unwatched_grace_ms $v"
+done
+if echo 60001 >$PARAMS/unwatched_grace_ms 2>/dev/null; then
+	fail "runtime write of unwatched_grace_ms 60001 accepted"
+fi
 for p in enable_fast_epoll enable_receive_flow_deliver; do
 	if echo 1 >$PARAMS/$p 2>/dev/null; then
 		fail "$p is writable but does nothing at runtime"
