@@ -241,12 +241,34 @@ static bool queued(int lfd)
 }
 
 /*
- * A thread that ends leaves its userspace local listeners' queued
- * connections to the process's other threads: closing would reset them
- * (unless net.ipv4.tcp_migrate_req=1). Such a local listener becomes an
- * orphan: no thread's, left in the epoll sets it was mirrored into, and
- * taken from by the other threads' accept and poll (it counts as idle,
- * see fs_locals_others); closed once found empty, or with its listener.
+ * Does a thread's local listener outlive the thread, as an orphan? A
+ * module-made one always does, parked first so that no SYN lands on it
+ * from then on: closing it would drop a handshake in flight (6.1 refuses
+ * the child of a listener that left LISTEN, Documentation/design.md) and,
+ * with net.ipv4.tcp_migrate_req=0, reset what is queued. A userspace one
+ * (nothing can park it) only with connections queued and
+ * tcp_migrate_req=0; closed, they would be reset.
+ */
+static bool outlives_thread(struct fs_local *loc, int lfd, int *migrate)
+{
+	if (loc->kmod && fs_dev_park(lfd, true) == 0) {
+		loc->parked = true;
+		return true;
+	}
+	if (!queued(lfd))
+		return false;
+	if (*migrate < 0)
+		*migrate = fs_sibling_migrate_req();
+	return !*migrate;
+}
+
+/*
+ * A thread that ends leaves its local listeners' connections (queued, or
+ * in a handshake for a module-made one) to the process's other threads.
+ * Such a local listener becomes an orphan: no thread's, left in the epoll
+ * sets it was mirrored into, and taken from by the other threads' accept
+ * and poll (it counts as idle, see fs_locals_others); closed once found
+ * empty, or with its listener.
  */
 void fs_locals_close_thread(pid_t tid)
 {
@@ -260,19 +282,15 @@ void fs_locals_close_thread(pid_t tid)
 
 		if (!key || fs_local_key_tid(key) != tid)
 			continue;
-		if (lfd >= 0 && !locals[i].kmod && queued(lfd)) {
-			if (migrate < 0)
-				migrate = fs_sibling_migrate_req();
-			if (!migrate) {
-				atomic_store(&locals[i].accepted, false);
-				atomic_store(&locals[i].key,
-					     fs_local_key(fs_local_key_lid(key),
-							  fs_local_key_lgen(key),
-							  FS_ORPHAN_TID));
-				fs_debug("local listener fd %d: its thread %d ended with connections queued; left to the other threads",
-					 lfd, tid);
-				continue;
-			}
+		if (lfd >= 0 && outlives_thread(&locals[i], lfd, &migrate)) {
+			atomic_store(&locals[i].accepted, false);
+			atomic_store(&locals[i].key,
+				     fs_local_key(fs_local_key_lid(key),
+						  fs_local_key_lgen(key),
+						  FS_ORPHAN_TID));
+			fs_debug("local listener fd %d: its thread %d ended; left to the other threads",
+				 lfd, tid);
+			continue;
 		}
 		fs_local_close(i, true);
 	}

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -142,6 +143,29 @@ static void note_placed(int cpu)
  * is 1), the shim places the worker and asks for that CPU. 0 with the
  * local listener, or a negative errno.
  */
+/*
+ * The application's own fds come first (D28): a local listener takes one
+ * only while at least half of RLIMIT_NOFILE is free. SPAWN's fd is the
+ * lowest free one, which a dup (closed again at once) shows beforehand.
+ */
+static bool fd_headroom(int fd, struct fs_listener *l)
+{
+	struct rlimit rl;
+	int probe;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return true;
+	probe = fs_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (probe >= 0)
+		fs_real.close(probe);
+	if (probe >= 0 && (rlim_t)probe < rl.rlim_cur / 2)
+		return true;
+	fs_listener_say_once(l, SAY_NO_SIBLING,
+			     "%s: fd %d: fewer than half of RLIMIT_NOFILE (%llu) free; no local listener, passing through",
+			     l->name, probe, (unsigned long long)rl.rlim_cur);
+	return false;
+}
+
 static int module_local(struct fs_listener *l, int fd,
 			const struct fs_cpu_plan *plan, const cpu_set_t *aff,
 			struct fs_placed *out)
@@ -314,6 +338,10 @@ bool fs_place_local(struct fs_listener *l, int fd, struct fs_placed *out)
 		return false;
 	}
 	if (!atomic_load(&l->nospawn) && fs_module_ok()) {
+		if (!fd_headroom(fd, l)) {
+			unplace(was_placed, was_pinned, &aff);
+			return false;
+		}
 		rc = module_local(l, fd, &plan, &aff, out);
 		if (rc == 0)
 			return true;
