@@ -24,8 +24,8 @@ summary=$(grep -m1 '^# [0-9]* cases:' "$WORK/tap" || true)
 
 # The module, not the userspace fallback, made the local listeners: a
 # run that silently fell back would compare nothing new.
-kmod=$(grep -l 'local listener fd .* (module)' "$out"/*.shim.err 2>/dev/null | wc -l)
-user=$(grep -l 'local listener fd .* (userspace' "$out"/*.shim.err 2>/dev/null | wc -l)
-[ "$kmod" -gt 0 ] || fail "no case got a local listener from the module"
-[ "$user" -eq 0 ] || fail "$user cases fell back to userspace local listeners with the module loaded"
-info "${summary#'# '}; $kmod cases had local listeners from the module, $user from userspace"
+kmod=$(cat "$out"/*.shim.err | grep -c 'local listener fd .* (module)' || true)
+user=$(cat "$out"/*.shim.err | grep -c 'local listener fd .* (userspace' || true)
+[ "$kmod" -gt 0 ] || fail "no local listener came from the module"
+[ "$user" -eq 0 ] || fail "$user local listeners were made in userspace with the module loaded"
+info "${summary#'# '}; local listeners made by the module: $kmod, in userspace: $user"
