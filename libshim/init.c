@@ -16,6 +16,7 @@
 #include "fdmap.h"
 #include "listener.h"
 #include "local.h"
+#include "orphan.h"
 #include "log.h"
 #include "mirror.h"
 #include "mode.h"

@@ -130,28 +130,6 @@ void fs_local_refuse(struct fs_local *loc, const char *why);
  */
 int fs_locals_others(const struct fs_local *loc, bool idle_only, int *fds,
 		     int max);
-/* Thread tid ends: close its local listeners (or leave those with
- * connections queued to the other threads). Caller holds the lock. */
-void fs_locals_close_thread(pid_t tid);
-
-/* Local listener fd lfd was found empty: closed if an orphan. Caller
- * holds the lock. */
-void fs_orphan_drained(int lfd);
-/* loc's thread ended with connections queued on it. */
-bool fs_local_is_orphan(const struct fs_local *loc);
-/*
- * Close every local listener and free every slot (reset); their fds
- * leave the fd map.
- */
-void fs_locals_forget_all(void);
-/*
- * The same in a fork child, except the forking thread's (old_tid) that
- * are mirrored into epoll sets, which the child now shares: those stay,
- * as orphans, and their listeners make no local listener in the child.
- */
-void fs_locals_fork_child(pid_t old_tid);
-/* A live orphan local listener of listener entry e, or NULL. Lock-free. */
-struct fs_local *fs_local_orphan_of(fs_ent e);
 
 /*
  * The application closed (still_open: is about to close, or replace with

@@ -12,6 +12,7 @@
  *   bind.c accept.c fdops.c epoll.c pollsel.c sockopt.c exec.c
  *                  one mechanism per family of entry points
  *   park.c         unwatched -> park -> drain -> close policy
+ *   orphan.c       local listeners no thread owns (thread exit, fork)
  *   local.c        local-listener table, spawn on first wait, what an fd
  *                  that stops naming something takes with it
  *   place.c        placing a worker; module copy, sibling or own socket

@@ -27,6 +27,7 @@
 #include "init.h"
 #include "listener.h"
 #include "local.h"
+#include "orphan.h"
 #include "park.h"
 #include "shim.h"
 #include "testing.h"
