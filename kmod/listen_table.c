@@ -74,7 +74,11 @@ struct fsk_local {
 	struct pid *owner;		/* the first spawner's thread group */
 	bool registered;		/* the app's own socket (register.c) */
 	bool parked;			/* steer nothing to it (park.c) */
-	unsigned long waited;		/* jiffies a SYN last found a waiter */
+	/*
+	 * jiffies a SYN last found a waiter; the hook writes it under RCU
+	 * only, without fn->lock: a lost update moves at most one SYN.
+	 */
+	unsigned long waited;
 	struct rcu_head rcu;
 };
 
@@ -175,19 +179,27 @@ bool fsk_table_serves_port(struct fsk_net *fn, u16 port)
 }
 
 /*
- * Is @sk a parked local listener of @g? Copies made by SPAWN carry their
- * CPU in sk_incoming_cpu (clone.c), which makes this one slot lookup;
- * registered sockets are never parked. Caller holds rcu_read_lock().
+ * The local listener of @g that @sk is, found through the CPU every copy
+ * carries (clone.c), under RCU; registered sockets carry none.
  */
-static bool fsk_sk_parked(struct fsk_group *g, const struct sock *sk)
+static struct fsk_local *fsk_group_local_of(struct fsk_group *g,
+					    const struct sock *sk)
 {
 	int cpu = READ_ONCE(sk->sk_incoming_cpu);
 	struct fsk_local *local;
 
 	if (cpu < 0 || cpu >= nr_cpu_ids)
-		return false;
+		return NULL;
 	local = rcu_dereference(g->local[cpu]);
-	return local && local->sk == sk && READ_ONCE(local->parked);
+	return local && local->sk == sk ? local : NULL;
+}
+
+/* Is @sk a parked local listener of @g? Registered sockets never are. */
+static bool fsk_sk_parked(struct fsk_group *g, const struct sock *sk)
+{
+	struct fsk_local *local = fsk_group_local_of(g, sk);
+
+	return local && READ_ONCE(local->parked);
 }
 
 /*
@@ -241,27 +253,6 @@ static bool fsk_sk_watched(const struct sock *sk)
 }
 
 /*
- * The local listener of @g that @sk is, found through the CPU every copy
- * carries (clone.c), under RCU; registered sockets carry none.
- */
-static struct fsk_local *fsk_group_local_of(struct fsk_group *g,
-					    const struct sock *sk)
-{
-	int cpu = READ_ONCE(sk->sk_incoming_cpu);
-	struct fsk_local *local;
-
-	if (cpu < 0 || cpu >= nr_cpu_ids)
-		return NULL;
-	local = rcu_dereference(g->local[cpu]);
-	return local && local->sk == sk ? local : NULL;
-}
-
-static bool fsk_sk_is_local(struct fsk_group *g, const struct sock *sk)
-{
-	return fsk_group_local_of(g, sk);
-}
-
-/*
  * Does someone wait on @local, or did when one of its SYNs of the last
  * unwatched_grace_ms arrived? A worker that polls or blocks in accept is out
  * of its wait while it serves what it accepted and on its way back in;
@@ -311,7 +302,7 @@ static struct sock *fsk_group_watched(struct fsk_group *g,
 			continue;
 		if (fsk_sk_watched(sk))
 			return sk;
-		if (!shared && !fsk_sk_is_local(g, sk))
+		if (!shared && !fsk_group_local_of(g, sk))
 			shared = sk;
 	}
 	return shared;
