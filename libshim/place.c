@@ -10,7 +10,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -143,26 +142,20 @@ static void note_placed(int cpu)
  * is 1), the shim places the worker and asks for that CPU. 0 with the
  * local listener, or a negative errno.
  */
-/*
- * The application's own fds come first (D28): a local listener takes one
- * only while at least half of RLIMIT_NOFILE is free. SPAWN's fd is the
- * lowest free one, which a dup (closed again at once) shows beforehand.
- */
+/* SPAWN's fd is the lowest free one, which a dup (closed again at once)
+ * shows beforehand: is it in room (fs_fd_in_room)? */
 static bool fd_headroom(int fd, struct fs_listener *l)
 {
-	struct rlimit rl;
-	int probe;
+	unsigned long long limit;
+	int probe = fs_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-		return true;
-	probe = fs_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (probe >= 0)
 		fs_real.close(probe);
-	if (probe >= 0 && (rlim_t)probe < rl.rlim_cur / 2)
+	if (fs_fd_in_room(probe, &limit))
 		return true;
 	fs_listener_say_once(l, SAY_NO_SIBLING,
 			     "%s: fd %d: fewer than half of RLIMIT_NOFILE (%llu) free; no local listener, passing through",
-			     l->name, probe, (unsigned long long)rl.rlim_cur);
+			     l->name, probe, limit);
 	return false;
 }
 

@@ -228,8 +228,8 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
+	unsigned long long limit;
 	int one = 1, s, rc;
-	struct rlimit rl;
 
 	*local_fd = -1;
 	if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0) {
@@ -244,13 +244,10 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 		snprintf(why, whylen, "socket: %s", strerror(errno));
 		return rc;
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)s >= rl.rlim_cur / 2) {
-		/* The application's own fds come first: a local listener takes
-		 * one only while at least half of RLIMIT_NOFILE is free. */
+	if (!fs_fd_in_room(s, &limit)) {
 		snprintf(why, whylen,
 			 "fd %d: fewer than half of RLIMIT_NOFILE (%llu) free",
-			 s, (unsigned long long)rl.rlim_cur);
+			 s, limit);
 		fs_real.close(s);
 		return -EMFILE;
 	}
@@ -283,6 +280,17 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 fail:
 	fs_real.close(s);
 	return rc;
+}
+
+bool fs_fd_in_room(int fd, unsigned long long *limit)
+{
+	struct rlimit rl;
+
+	*limit = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return true;
+	*limit = (unsigned long long)rl.rlim_cur;
+	return fd >= 0 && (rlim_t)fd < rl.rlim_cur / 2;
 }
 
 bool fs_sibling_migrate_req(void)

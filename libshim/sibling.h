@@ -45,4 +45,11 @@ int fs_sibling_refuses(int src, char *why, size_t whylen);
  */
 bool fs_sibling_migrate_req(void);
 
+/*
+ * May a local listener (sibling or module copy) take fd number fd? The
+ * application's own fds come first (D28): only while at least half of
+ * RLIMIT_NOFILE is free. *limit: the limit, for messages.
+ */
+bool fs_fd_in_room(int fd, unsigned long long *limit);
+
 #endif /* FASTSOCKET_SIBLING_H */
