@@ -170,11 +170,22 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		fs_park_watched(r->local);
 }
 
-int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n)
+/*
+ * A wait saw local listener idx ready and its listening fd's queue empty:
+ * as good as accept.c's periodic probe of the original, which it makes
+ * unnecessary (a server that waits between accepts makes none).
+ */
+static void original_empty(int idx)
+{
+	atomic_store_explicit(&fs_local_at(idx)->since_original, 0,
+			      memory_order_relaxed);
+}
+
+int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n, int max)
 {
 	if (n <= 0 || fs_ent_kind(fs_fdmap_get(epfd)) != FS_K_EPOLL)
 		return n;
-	return fs_mirror_fix_events(epfd, ev, n);
+	return fs_mirror_fix_events(epfd, ev, n, max, original_empty);
 }
 
 int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)

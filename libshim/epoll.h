@@ -53,6 +53,6 @@ int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
  * Returns the count to give the application. One fd-table lookup for an
  * epoll fd without mirrored registrations.
  */
-int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n);
+int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n, int max);
 
 #endif /* FASTSOCKET_EPOLL_H */

@@ -99,6 +99,7 @@ static void resolve(void)
 	fs_real.closefrom = dlsym(RTLD_NEXT, "closefrom");
 	fs_real.setsockopt = must("setsockopt");
 	fs_real.getsockopt = must("getsockopt");
+	fs_real.ioctl = must("ioctl");
 	real_fclose = must("fclose");
 	real_sendmsg = must("sendmsg");
 	real_execve = must("execve");
@@ -376,7 +377,7 @@ static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd,
 {
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return fs_fcntl_dupfd(fd, cmd, (int)arg);
-	if (cmd == F_SETFL && (arg & O_ASYNC))
+	if (cmd == F_SETFL)
 		return fs_fcntl_setfl(fd, real, (int)arg);
 	return real(fd, cmd, arg);
 }
@@ -403,6 +404,19 @@ FS_EXPORT int fcntl64(int fd, int cmd, ...)
 	va_end(ap);
 	ready();
 	return do_fcntl(real_fcntl64, fd, cmd, arg);
+}
+
+/* FIONBIO sets O_NONBLOCK as fcntl does (nginx uses it). */
+FS_EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+	void *arg;
+	va_list ap;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	ready();
+	return fs_ioctl(fd, request, arg);
 }
 
 FS_EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
@@ -436,7 +450,7 @@ FS_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 	ready();
 	fs_wait_hook();
 	return fs_epoll_after_wait(epfd, ev,
-				   fs_real.epoll_wait(epfd, ev, max, timeout));
+				   fs_real.epoll_wait(epfd, ev, max, timeout), max);
 }
 
 FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
@@ -446,7 +460,7 @@ FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
 	fs_wait_hook();
 	return fs_epoll_after_wait(epfd, ev,
 				   fs_real.epoll_pwait(epfd, ev, max, timeout,
-						       mask));
+						       mask), max);
 }
 
 FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
@@ -459,7 +473,8 @@ FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 		return -1;
 	}
 	return fs_epoll_after_wait(epfd, ev,
-				   fs_real.epoll_pwait2(epfd, ev, max, ts, mask));
+				   fs_real.epoll_pwait2(epfd, ev, max, ts, mask),
+				   max);
 }
 
 FS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)

@@ -130,7 +130,8 @@ static struct fs_mirror *by_data(int epfd, uint64_t data)
 	return NULL;
 }
 
-int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n)
+int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
+			 void (*original_empty)(int local))
 {
 	bool oneshot = atomic_load_explicit(&any_oneshot, memory_order_relaxed);
 	int out = 0;
@@ -186,6 +187,11 @@ int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n)
 		}
 		if (r->ev.events & EPOLLONESHOT)
 			fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->fd, &off);
+		/* Fewer events than it could return, level-triggered: the
+		 * kernel looked at the listening fd too and it was empty. */
+		if (n < max && r->local >= 0 &&
+		    !(r->ev.events & (EPOLLET | EPOLLONESHOT)))
+			original_empty(r->local);
 		ev[out] = ev[i];
 		ev[out].data = r->ev.data;
 		out++;

@@ -45,6 +45,7 @@ struct fs_real {
 	/* Preset to libc's (the unit tests); interpose.c sets them again. */
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*ioctl)(int, unsigned long, ...);
 };
 
 extern struct fs_real fs_real;
