@@ -22,6 +22,7 @@
 #include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -88,6 +89,8 @@ static void resolve(void)
 	fs_real.dup3 = must("dup3");
 	fs_real.fcntl = must("fcntl");
 	fs_real.epoll_ctl = must("epoll_ctl");
+	fs_real.epoll_create = must("epoll_create");
+	fs_real.epoll_create1 = must("epoll_create1");
 	fs_real.epoll_wait = must("epoll_wait");
 	fs_real.epoll_pwait = must("epoll_pwait");
 	fs_real.epoll_pwait2 = dlsym(RTLD_NEXT, "epoll_pwait2");
@@ -116,9 +119,18 @@ static void resolve(void)
 		real_fcntl64 = fs_real.fcntl;
 }
 
-static inline void ready(void)
+static inline void resolved_once(void)
 {
 	pthread_once(&resolved, resolve);
+}
+
+/* Every interposed call but epoll_ctl: a mirror DEL held back (epoll.c)
+ * is made before the application can see its absence. */
+static inline void ready(void)
+{
+	resolved_once();
+	if (atomic_load_explicit(&fs_epoll_held, memory_order_relaxed))
+		fs_epoll_flush();
 }
 
 __attribute__((constructor)) static void fastsocket_init(void)
@@ -435,8 +447,20 @@ FS_EXPORT void closefrom(int lo)
 
 FS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	ready();
+	resolved_once();	/* fs_epoll_ctl() flushes unless it re-adds */
 	return fs_epoll_ctl(epfd, op, fd, ev);
+}
+
+FS_EXPORT int epoll_create(int size)
+{
+	ready();
+	return fs_epoll_create(fs_real.epoll_create(size));
+}
+
+FS_EXPORT int epoll_create1(int flags)
+{
+	ready();
+	return fs_epoll_create(fs_real.epoll_create1(flags));
 }
 
 /*

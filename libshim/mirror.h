@@ -60,8 +60,30 @@ uint64_t fs_mirror_tag(const struct fs_mirror *r);
 int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
 			 void (*original_empty)(int local));
 
-/* The identity of epoll fd epfd; made on first use if create. 0: none. */
+/*
+ * The identity of epoll fd epfd; made on first use if create. 0: none.
+ * Its fdmap entry's index says whether another process may share the
+ * epoll instance: FS_EPOLL_PRIVATE only for one this process made (the
+ * interposed epoll_create) since it last forked, or was forked.
+ */
+#define FS_EPOLL_SHARED		0u
+#define FS_EPOLL_PRIVATE	1u
 uint32_t fs_epoll_id(int epfd, bool create);
+
+/* epoll_create made epfd: it is this process's alone. Caller holds the
+ * lock. */
+void fs_epoll_created(int epfd);
+
+/* epfd is an epoll instance no other process shares. */
+bool fs_epoll_private(int epfd);
+
+/* About to fork: every epoll instance is shared from now on. Caller
+ * holds the lock. */
+void fs_epoll_forking(void);
+
+/* How many live records have local listener local mirrored. Caller holds
+ * the lock. */
+int fs_mirror_sharers(int local);
 
 /* The record for (epoll identity, fd), or NULL. */
 struct fs_mirror *fs_mirror_find(uint32_t epid, int fd);

@@ -421,6 +421,192 @@ static void select_reports_local_as_listener(void **state)
 	fs_close(l);
 }
 
+/* ---- the held DEL (nginx's reorder pair) ----------------------------- */
+
+/* Is lfd registered in epoll set ep? (MOD answers ENOENT if not.) */
+static bool in_set(int ep, int lfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &ev) == 0)
+		fail_msg("in_set: MOD must not succeed on a mirrored fd here");
+	return errno != ENOENT;
+}
+
+/* The local listener's registration, read back without changing it: a
+ * second ADD says EEXIST while it is there. */
+static bool registered(int ep, int lfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) == 0) {
+		epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
+		return false;
+	}
+	return errno == EEXIST;
+}
+
+struct pair {
+	int l, ep, lfd;
+	struct epoll_event ev;
+};
+
+/* A listener in epoll set ep (made through the shim's epoll_create when
+ * private) with events, mirrored. */
+static void pair_setup(struct pair *p, bool private, uint32_t events)
+{
+	int port;
+
+	p->l = t_listener(AF_INET, true, &port);
+	p->ep = private ? fs_epoll_create(epoll_create1(0)) : epoll_create1(0);
+	assert_true(p->ep >= 0);
+	p->ev = (struct epoll_event){ .events = events, .data.u64 = 99 };
+	assert_int_equal(fs_epoll_ctl(p->ep, EPOLL_CTL_ADD, p->l, &p->ev), 0);
+	p->lfd = local_fd(p->l);
+	assert_true(p->lfd >= 0);
+	assert_true(registered(p->ep, p->lfd));
+}
+
+static void pair_done(struct pair *p)
+{
+	fs_epoll_flush();
+	fs_close(p->ep);
+	fs_close(p->l);
+}
+
+/* DEL then the same ADD: the local listener's registration is never
+ * touched; a wait after it sees one listener, as before. */
+static void held_del_readd(void **state)
+{
+	struct pair p;
+	int local;
+
+	(void)state;
+	(void)in_set;
+	pair_setup(&p, true, EPOLLIN | EPOLLEXCLUSIVE);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_true(atomic_load(&fs_epoll_held));
+	assert_true(registered(p.ep, p.lfd));	/* held, not made */
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_ADD, p.l, &p.ev), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_true(registered(p.ep, p.lfd));
+	assert_true(fs_mirror_lookup(p.ep, p.l, NULL, &local, NULL));
+	assert_true(local >= 0);
+	/* And the DEL still works as a DEL once flushed. */
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	fs_epoll_flush();	/* what any other interposed call does */
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_false(registered(p.ep, p.lfd));
+	assert_false(fs_mirror_lookup(p.ep, p.l, NULL, &local, NULL));
+	pair_done(&p);
+}
+
+/* DEL then an ADD with other events or data: the held DEL is made first,
+ * then the ADD mirrored with the new events. */
+static void held_del_other_add(void **state)
+{
+	struct pair p;
+	struct epoll_event ev2;
+	pid_t owner;
+	int local;
+
+	(void)state;
+	pair_setup(&p, true, EPOLLIN);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_true(atomic_load(&fs_epoll_held));
+	ev2 = p.ev;
+	ev2.data.u64 = 100;
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_ADD, p.l, &ev2), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_true(fs_mirror_lookup(p.ep, p.l, &owner, &local, &ev2));
+	assert_true(local >= 0);
+	assert_int_equal(ev2.data.u64, 100);
+	assert_true(registered(p.ep, p.lfd));
+	pair_done(&p);
+}
+
+/* Not held where a re-ADD differs or others may look: edge-triggered,
+ * one-shot, an epoll set made before the shim saw it (maybe shared),
+ * one that existed at a fork, a local listener two records share. */
+static void held_not_when_visible(void **state)
+{
+	static const uint32_t visible[] = { EPOLLIN | EPOLLET, EPOLLIN | EPOLLONESHOT };
+	struct pair p;
+	int d;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		pair_setup(&p, true, visible[i]);
+		assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+		assert_false(atomic_load(&fs_epoll_held));
+		assert_false(registered(p.ep, p.lfd));
+		pair_done(&p);
+	}
+
+	pair_setup(&p, false, EPOLLIN);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_false(registered(p.ep, p.lfd));
+	pair_done(&p);
+
+	pair_setup(&p, true, EPOLLIN);
+	assert_true(fs_lock_and_reap());
+	fs_epoll_fork_prepare();
+	fs_unlock();
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_false(registered(p.ep, p.lfd));
+	pair_done(&p);
+
+	/* The listener and a dup of it in one set: one local listener, two
+	 * records. DEL of the dup is not held (the mirror moves to the
+	 * listener's record). */
+	pair_setup(&p, true, EPOLLIN);
+	d = fs_dup(p.l);
+	assert_true(d >= 0);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_ADD, d, &p.ev), 0);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, d, NULL), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_true(registered(p.ep, p.lfd));
+	fs_close(d);
+	pair_done(&p);
+}
+
+struct readd_arg {
+	struct pair *p;
+	int rc;
+};
+
+static void *readd_thread(void *arg)
+{
+	struct readd_arg *a = arg;
+
+	a->rc = fs_epoll_ctl(a->p->ep, EPOLL_CTL_ADD, a->p->l, &a->p->ev);
+	return NULL;
+}
+
+/* The same ADD from another thread is not the re-add: flushed first. */
+static void held_other_thread_flushes(void **state)
+{
+	struct readd_arg a;
+	struct pair p;
+	pthread_t t;
+
+	(void)state;
+	pair_setup(&p, true, EPOLLIN);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_true(atomic_load(&fs_epoll_held));
+	a.p = &p;
+	assert_int_equal(pthread_create(&t, NULL, readd_thread, &a), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(a.rc, 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	/* The other thread's record waits for its own local listener; ours
+	 * left the set. */
+	assert_false(registered(p.ep, p.lfd));
+	pair_done(&p);
+}
+
 /* ---- accept --------------------------------------------------------- */
 
 /* A fake accept4: two queues, and a log of every call: 'L'/'O' a
@@ -668,6 +854,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(epoll_close_forgets, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(poll_reports_local_as_listener, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(select_reports_local_as_listener, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(held_del_readd, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(held_del_other_add, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(held_not_when_visible, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(held_other_thread_flushes, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(accept_local_first, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(accept_nonblock_cache, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(wait_resets_original_probe, t_reset, t_reset),
