@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "epoll.h"
 #include "fdmap.h"
 #include "listener.h"
 #include "local.h"
@@ -166,6 +167,15 @@ static int wait_both(int *fd, int lfd, struct fs_local *loc, int *hold,
 	return 1;
 }
 
+/* This thread's latest epoll wait saw the original empty (epoll.c):
+ * unless it is the periodic probe's turn, it need not be tried. */
+static bool original_known_empty(struct fs_local *loc, bool original_first)
+{
+	return !original_first &&
+	       atomic_load_explicit(&loc->original_empty_at,
+				    memory_order_relaxed) == fs_wait_token();
+}
+
 /*
  * One non-blocking accept on the local listener lfd. *done: r is the
  * answer (a connection or an error to return); else it was empty.
@@ -247,7 +257,7 @@ static int accept_both(int fd, struct fs_listener *l, struct fs_local *loc,
 			if (nonblock < 0)
 				return -1;
 		}
-		if (nonblock) {
+		if (nonblock && !original_known_empty(loc, original_first)) {
 			atomic_store_explicit(&loc->since_original, 0,
 					      memory_order_relaxed);
 			r = fs_real.accept4(fd, addr, alen, flags);

@@ -254,19 +254,35 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		fs_park_watched(r->local);
 }
 
+/* Counts this thread's epoll waits: names the latest (fs_wait_token()). */
+static __thread uint32_t wait_gen;
+
+uint64_t fs_wait_token(void)
+{
+	return (uint64_t)(uint32_t)fs_tid() << 32 | wait_gen;
+}
+
 /*
  * A wait saw local listener idx ready and its listening fd's queue empty:
  * as good as accept.c's periodic probe of the original, which it makes
- * unnecessary (a server that waits between accepts makes none).
+ * unnecessary (a server that waits between accepts makes none); and until
+ * this thread waits again, an accept that finds the local listener empty
+ * need not try the original either (level-triggered: a connection that
+ * came since is reported by the next wait, as it would be had it come a
+ * moment later).
  */
 static void original_empty(int idx)
 {
-	atomic_store_explicit(&fs_local_at(idx)->since_original, 0,
+	struct fs_local *loc = fs_local_at(idx);
+
+	atomic_store_explicit(&loc->since_original, 0, memory_order_relaxed);
+	atomic_store_explicit(&loc->original_empty_at, fs_wait_token(),
 			      memory_order_relaxed);
 }
 
 int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n, int max)
 {
+	wait_gen++;
 	if (n <= 0 || fs_ent_kind(fs_fdmap_get(epfd)) != FS_K_EPOLL)
 		return n;
 	return fs_mirror_fix_events(epfd, ev, n, max, original_empty);

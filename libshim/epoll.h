@@ -58,6 +58,9 @@ int fs_epoll_create(int epfd);
 extern _Atomic bool fs_epoll_held;
 void fs_epoll_flush(void);
 void fs_epoll_flush_locked(void);
+/* The calling thread's latest epoll wait (a thread id and a count). */
+uint64_t fs_wait_token(void);
+
 /* Before fork, lock held: flush, and every epoll instance becomes shared. */
 void fs_epoll_fork_prepare(void);
 

@@ -40,6 +40,8 @@ struct fs_local {
 	int cpu;
 	/* accepts since the original listener was last tried (accept.c) */
 	_Atomic unsigned int since_original;
+	/* the wait (fs_wait_token()) that last saw the original empty */
+	_Atomic uint64_t original_empty_at;
 	bool kmod;		/* made by the module */
 	_Atomic bool accepted;	/* its owner has called accept on it */
 	bool parked;		/* FASTSOCKET_IOC_PARK'ed (park.c, under the lock) */

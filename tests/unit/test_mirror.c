@@ -787,6 +787,26 @@ static void wait_resets_original_probe(void **state)
 	assert_int_equal(fs_epoll_after_wait(ep, got, 1, 4), 1);
 	assert_int_equal(atomic_load(&loc->since_original), 0);
 
+	/* Until this thread waits again, an empty local listener is the
+	 * answer: the original is not tried (the next wait reports it). */
+	int (*saved)(int, struct sockaddr *, socklen_t *, int) = fs_real.accept4;
+
+	fake_ofd = l;
+	fake_lfd = atomic_load(&loc->fd);
+	fake_n = 0;
+	memset(fake_log, 0, sizeof(fake_log));
+	fake_lq = 0;
+	fake_oq = 1;
+	fs_real.accept4 = fake_accept4;
+	errno = 0;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_string_equal(fake_log, "l");
+	assert_int_equal(fs_epoll_after_wait(ep, got, 0, 4), 0);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "llO");
+	fs_real.accept4 = saved;
+
 	ev.events = EPOLLIN | EPOLLET;
 	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev), 0);
 	atomic_store(&loc->since_original, 50);
