@@ -167,6 +167,14 @@ static int wait_both(int *fd, int lfd, struct fs_local *loc, int *hold,
 	return 1;
 }
 
+/* This thread's latest epoll wait saw the original ready with the local
+ * listener (epoll.c): both are worth a call, taken in turn. */
+static bool original_known_ready(struct fs_local *loc)
+{
+	return atomic_load_explicit(&loc->original_ready_at,
+				    memory_order_relaxed) == fs_wait_token();
+}
+
 /* This thread's latest epoll wait saw the original empty (epoll.c):
  * unless it is the periodic probe's turn, it need not be tried. */
 static bool original_known_empty(struct fs_local *loc, bool original_first)
@@ -208,9 +216,10 @@ static int accept_local(int fd, int lfd, struct sockaddr *addr,
  * original's connections (the kernel queues some there: CPUs without a
  * worker, TIME_WAIT reuse, cookies) for at most that many accepts. An
  * epoll wait that saw the local listener ready and not the original
- * resets the count (mirror.c): such a wait is a probe the application
+ * resets the count (epoll.c): such a wait is a probe the application
  * already paid for, so a server that waits between accepts (nginx) makes
- * no probe. The original is tried only if its fd is non-blocking (cached:
+ * no probe; one that saw both ready lets the two take turns, neither call
+ * wasted. The original is tried only if its fd is non-blocking (cached:
  * fs_listener_nonblock()).
  *
  * Both empty: EAGAIN for a non-blocking fd; for a blocking one, poll both
@@ -246,7 +255,8 @@ static int accept_both(int fd, struct fs_listener *l, struct fs_local *loc,
 			return fs_real.accept4(fd, addr, alen, flags);
 		original_first = atomic_fetch_add_explicit(&loc->since_original, 1,
 							   memory_order_relaxed) + 1 >=
-				 FS_ORIGINAL_EVERY;
+				 FS_ORIGINAL_EVERY ||
+				 (original_known_ready(loc) && (loc->flip++ & 1) == 0);
 		if (!original_first) {
 			r = accept_local(fd, lfd, addr, alen, flags, &done);
 			if (done)
@@ -263,6 +273,8 @@ static int accept_both(int fd, struct fs_listener *l, struct fs_local *loc,
 			r = fs_real.accept4(fd, addr, alen, flags);
 			if (r >= 0 || !again(errno))
 				return r;
+			atomic_store_explicit(&loc->original_ready_at, 0,
+					      memory_order_relaxed);
 		}
 		if (original_first) {
 			r = accept_local(fd, lfd, addr, alen, flags, &done);

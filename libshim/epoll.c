@@ -263,7 +263,9 @@ uint64_t fs_wait_token(void)
 }
 
 /*
- * A wait saw local listener idx ready and its listening fd's queue empty:
+ * A wait saw local listener idx ready, and its listening fd's queue ready
+ * too (original_ready) or empty. Ready: accept.c may take from the
+ * original without a wasted call, in turn with the local listener. Empty:
  * as good as accept.c's periodic probe of the original, which it makes
  * unnecessary (a server that waits between accepts makes none); and until
  * this thread waits again, an accept that finds the local listener empty
@@ -271,10 +273,15 @@ uint64_t fs_wait_token(void)
  * came since is reported by the next wait, as it would be had it come a
  * moment later).
  */
-static void original_empty(int idx)
+static void wait_saw(int idx, bool original_ready)
 {
 	struct fs_local *loc = fs_local_at(idx);
 
+	if (original_ready) {
+		atomic_store_explicit(&loc->original_ready_at, fs_wait_token(),
+				      memory_order_relaxed);
+		return;
+	}
 	atomic_store_explicit(&loc->since_original, 0, memory_order_relaxed);
 	atomic_store_explicit(&loc->original_empty_at, fs_wait_token(),
 			      memory_order_relaxed);
@@ -285,7 +292,7 @@ int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n, int max)
 	wait_gen++;
 	if (n <= 0 || fs_ent_kind(fs_fdmap_get(epfd)) != FS_K_EPOLL)
 		return n;
-	return fs_mirror_fix_events(epfd, ev, n, max, original_empty);
+	return fs_mirror_fix_events(epfd, ev, n, max, wait_saw);
 }
 
 /*

@@ -40,8 +40,11 @@ struct fs_local {
 	int cpu;
 	/* accepts since the original listener was last tried (accept.c) */
 	_Atomic unsigned int since_original;
-	/* the wait (fs_wait_token()) that last saw the original empty */
+	/* the wait (fs_wait_token()) that last saw the original empty, and
+	 * the one that last saw it ready with the local listener */
 	_Atomic uint64_t original_empty_at;
+	_Atomic uint64_t original_ready_at;
+	unsigned int flip;	/* owner thread: turns when both are ready */
 	bool kmod;		/* made by the module */
 	_Atomic bool accepted;	/* its owner has called accept on it */
 	bool parked;		/* FASTSOCKET_IOC_PARK'ed (park.c, under the lock) */

@@ -180,7 +180,7 @@ static struct fs_mirror *by_data(int epfd, uint64_t data)
 }
 
 int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
-			 void (*original_empty)(int local))
+			 void (*seen)(int local, bool original_ready))
 {
 	bool oneshot = atomic_load_explicit(&any_oneshot, memory_order_relaxed);
 	int out = 0;
@@ -222,16 +222,16 @@ int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
 			if (ev[j].data.u64 == r->ev.data.u64)
 				break;
 		}
-		if (j < out) {
-			ev[j].events |= ev[i].events;
-			continue;
-		}
-		for (j = i + 1; j < n; j++) {
-			if (ev[j].data.u64 == r->ev.data.u64)
-				break;
+		if (j == out) {
+			for (j = i + 1; j < n; j++) {
+				if (ev[j].data.u64 == r->ev.data.u64)
+					break;
+			}
 		}
 		if (j < n) {
 			ev[j].events |= ev[i].events;
+			if (r->local >= 0)
+				seen(r->local, true);
 			continue;
 		}
 		if (r->ev.events & EPOLLONESHOT)
@@ -240,7 +240,7 @@ int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
 		 * kernel looked at the listening fd too and it was empty. */
 		if (n < max && r->local >= 0 &&
 		    !(r->ev.events & (EPOLLET | EPOLLONESHOT)))
-			original_empty(r->local);
+			seen(r->local, false);
 		ev[out] = ev[i];
 		ev[out].data = r->ev.data;
 		out++;

@@ -52,13 +52,14 @@ uint64_t fs_mirror_tag(const struct fs_mirror *r);
  * become the application's data; a local listener's event reported with
  * its listening fd's is merged into it; with EPOLLONESHOT, the one of the
  * two registrations that did not fire is disarmed (one event, as for one
- * socket). A level-triggered local listener reported without its
- * listening fd by a wait that returned fewer than max events (so the
- * kernel looked at both) is passed to original_empty(). Returns the new
- * count. Lock-free (reads records only).
+ * socket). What the wait saw of a local listener and its listening fd
+ * is passed to seen(): both ready (original_ready), or, for a
+ * level-triggered one reported alone by a wait that returned fewer than
+ * max events (so the kernel looked at both), the listening fd empty.
+ * Returns the new count. Lock-free (reads records only).
  */
 int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
-			 void (*original_empty)(int local));
+			 void (*seen)(int local, bool original_ready));
 
 /*
  * The identity of epoll fd epfd; made on first use if create. 0: none.

@@ -805,6 +805,22 @@ static void wait_resets_original_probe(void **state)
 	assert_int_equal(fs_epoll_after_wait(ep, got, 0, 4), 0);
 	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
 	assert_string_equal(fake_log, "llO");
+
+	/* A wait that saw both ready: they take turns, the original first;
+	 * the one call wasted, when the original ran dry, ends the turns. */
+	got[0] = (struct epoll_event){ EPOLLIN, { .u64 = fs_mirror_tag(r) } };
+	got[1] = (struct epoll_event){ EPOLLIN, { .u64 = 77 } };
+	assert_int_equal(fs_epoll_after_wait(ep, got, 2, 4), 1);
+	fake_n = 0;
+	memset(fake_log, 0, sizeof(fake_log));
+	fake_lq = 3;
+	fake_oq = 2;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "OLOLoL");
+	fake_lq = 1;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "OLOLoLL");
 	fs_real.accept4 = saved;
 
 	ev.events = EPOLLIN | EPOLLET;
