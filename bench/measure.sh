@@ -122,10 +122,13 @@ NAP_FD=9
 declare -A LABEL=([1]=stock-shared [2]=stock-reuseport [3]=shim [4]=shim+kmod
 	[h]=stock-shared+kmod)
 
+SCHEDSTATS=/proc/sys/kernel/sched_schedstats
+SCHEDSTATS_WAS=''
 inner_cleanup() {
 	local rc=$?
 	server_stop 2>/dev/null || true
 	mod_unload 2>/dev/null || true
+	[ -z "$SCHEDSTATS_WAS" ] || echo "$SCHEDSTATS_WAS" >"$SCHEDSTATS" 2>/dev/null || true
 	rm -rf "$WORK"
 	exit $rc
 }
@@ -133,6 +136,12 @@ trap inner_cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo 1 >/proc/sys/net/ipv4/tcp_migrate_req
+# The servers' wake-ups, local or from another CPU (record.sh); restored
+# at exit.
+if [ -w "$SCHEDSTATS" ]; then
+	read -r SCHEDSTATS_WAS <"$SCHEDSTATS"
+	echo 1 >"$SCHEDSTATS"
+fi
 echo '1024 65535' >/proc/sys/net/ipv4/ip_local_port_range
 # The loopback clients share this netns. With tcp_tw_reuse (2: loopback
 # only, the default) connect() takes a port whose client side is still in
@@ -149,14 +158,20 @@ MAXCONN=$((conns_per_cpu * N * 2 + 1024))
 ulimit -n $((MAXCONN * 4 + 4096)) 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 echo "$MASK" >/sys/class/net/fsb-veth0/queues/rx-0/rps_cpus
 
-fsk_stage "$ROOT/kmod/fastsocket.ko" "$WORK/fastsocket.ko"
+if [[ ,$configs, == *,4,* ]] || [ "$hook" = 1 ]; then
+	fsk_stage "$ROOT/kmod/fastsocket.ko" "$WORK/fastsocket.ko"
+fi
 mkdir -p "$WORK/html"
 printf '%s' "$BODY" >"$WORK/html/index.html"
+# lighttpd's workers read it as nobody.
+chmod 755 "$WORK" "$WORK/html"
+chmod 644 "$WORK/html/index.html"
 # Programs run in the loop. With --stage (the guest), they and their
 # libraries are copied to tmpfs first: the guest's root is a 9p export,
 # where each exec costs 0.3-2 s of path walks under emulation. The
 # programs are the same files; only their start-up gets faster.
-NGINX=/usr/sbin/nginx HAPROXY=/usr/sbin/haproxy WRK=$(command -v wrk)
+NGINX=/usr/sbin/nginx HAPROXY=/usr/sbin/haproxy LIGHTTPD=/usr/sbin/lighttpd
+WRK=$(command -v wrk)
 NSENTER=$(command -v nsenter)
 SHIM=$ROOT/libshim/libfastsocket.so
 if [ "$stage" = 1 ]; then
@@ -164,11 +179,12 @@ if [ "$stage" = 1 ]; then
 	# shares the guest's root) in OUT/stage-libs.
 	mkdir -p "$WORK/stage/bin" "$WORK/stage/lib"
 	cp "$NGINX" "$HAPROXY" "$WRK" "$NSENTER" "$HTTPD" "$WORK/stage/bin/"
+	[ ! -x "$LIGHTTPD" ] || cp "$LIGHTTPD" "$WORK/stage/bin/"
 	mapfile -t libs <"$out/stage-libs"
 	cp "${libs[@]}" "$SHIM" "$WORK/stage/lib/"
 	export LD_LIBRARY_PATH=$WORK/stage/lib
 	B=$WORK/stage/bin
-	NGINX=$B/nginx HAPROXY=$B/haproxy WRK=$B/wrk
+	NGINX=$B/nginx HAPROXY=$B/haproxy WRK=$B/wrk LIGHTTPD=$B/lighttpd
 	NSENTER=$B/nsenter HTTPD=$B/fsb-httpd SHIM=$WORK/stage/lib/libfastsocket.so
 fi
 
@@ -200,11 +216,14 @@ measure() {
 		own_stats
 		a0=$OWN_ACC m0=$OWN_MATCH r0=$OWN_REQ
 	fi
+	server_wakeups "$SRV_PID"
+	WK0_ALL=$WK_ALL WK0_REMOTE=$WK_REMOTE
 	cpu_ticks
 	U0=$T_USER S0=$T_SYS SI0=$T_SOFTIRQ I0=$T_IRQ ID0=$T_IDLE
 	dbg "wrk $wl/$cl"
 	run_wrk "$wl" "$cl" "$p" "$duration" "$res"
 	cpu_ticks
+	server_wakeups "$SRV_PID"
 	dbg "wrk done"
 	parse_wrk "$res" || die "wrk failed ($srv ${LABEL[$cfg]} $wl/$cl)"
 	if [ "$srv" = fsb-httpd ]; then
@@ -219,6 +238,9 @@ measure() {
 	else
 		kmod='{"loaded":false}'
 	fi
+	[ "${W[requests]}" -gt 0 ] && [ $((WK_ALL - WK0_ALL)) -gt 0 ] &&
+		extra+=" remote_wakeups/req=$(((WK_REMOTE - WK0_REMOTE) * 1000 / W[requests]))e-3"
+	extra+=" pinned=$WK_PINNED/$WK_TASKS"
 	errs=$((W[connect] + W[read] + W[write] + W[timeout] + W[status]))
 	record "$RAW" "$rep" "$srv" "$cfg" "${LABEL[$cfg]}" "$wl" "$cl" "$kmod" "$own"
 	rate=0
@@ -258,6 +280,8 @@ for ((rep = 1; rep <= reps; rep++)); do
 				p=$((port + 1))
 			fi
 			[ "$srv" = fsb-httpd ] && wls=("${own_wl_list[@]}")
+			# lighttpd has no per-worker SO_REUSEPORT sockets.
+			[ "$srv" = lighttpd ] && [ "$cfg" = 2 ] && continue
 			server_start "$srv" "$cfg" "$p"
 			if [ "$warmup" != 0 ]; then
 				run_wrk "${wls[0]}" "${cl_list[0]}" "$p" "$warmup" "$WORK/warm-${cl_list[0]}"

@@ -83,6 +83,14 @@ def loc_own(m):
     return o["cpu_match"] / o["accepted"]
 
 
+def remote_wakeups(m):
+    """The server's wake-ups from another CPU per request (schedstats)."""
+    w = m.get("wakeups")
+    if not w or not m["requests"] or not w["all"]:
+        return None
+    return w["remote"] / m["requests"]
+
+
 def cpu_us(m, key):
     if not m["requests"]:
         return None
@@ -134,6 +142,9 @@ def build(args):
             "locality_kmod": stats([loc_kmod(m) for m in ms]),
             "locality_own": stats([loc_own(m) for m in ms]),
             "kmod_existing_total": sum((m.get("kmod") or {}).get("existing", 0) for m in ms),
+            "remote_wakeups_per_req": stats([remote_wakeups(m) for m in ms]),
+            "threads_pinned": "/".join(str(v) for v in (
+                max((m.get("threads") or {}).get(k, 0) for m in ms) for k in ("pinned", "all"))),
             "cpu_us_per_conn": {k: stats([cpu_us(m, k) for m in ms])
                                 for k in ("user", "system", "softirq", "irq")},
             "lat_p99_us": stats([m["lat_p99_us_max"] for m in ms]),
@@ -198,6 +209,10 @@ def fmt_ratio(s):
 
 def fmt_pct(s):
     return fmt_stat(s, "%.1f", "%", 100, 0.05)
+
+
+def fmt_wakeups(s):
+    return fmt_stat(s, "%.3f", "", 1, 0.0005)
 
 
 def fmt_cpu(c):
@@ -361,15 +376,17 @@ def render_md(r):
 def short_table(r):
     """connections/s and locality per configuration, short connections."""
     L = []
-    L.append("| server | client | configuration | conn/s median (min–max) | ÷ (1) | locality (module) | locality (server) | failed |")
-    L.append("|---|---|---|---:|---:|---:|---:|---:|")
+    L.append("| server | client | configuration | conn/s median (min–max) | ÷ (1) | locality (module) | locality (server) | remote wake-ups/conn | threads pinned | failed |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     servers = server_list(r)
     for srv in servers:
         for x in rows_for(r, srv, "close"):
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %d |" % (
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
                 srv, CL_NAME.get(x["client"], x["client"]), CFG_SHORT.get(x["config"], x["config"]),
                 fmt_rate(x["rate"]), fmt_ratio(x["vs_stock_shared"]),
-                fmt_pct(x["locality_kmod"]), fmt_pct(x["locality_own"]), x["failed_total"]))
+                fmt_pct(x["locality_kmod"]), fmt_pct(x["locality_own"]),
+                fmt_wakeups(x.get("remote_wakeups_per_req")), x.get("threads_pinned", "–"),
+                x["failed_total"]))
     return "\n".join(L)
 
 
@@ -398,6 +415,9 @@ def side_by_side(r):
                 src = "SO_INCOMING_CPU" if srv == "fsb-httpd" else "module"
                 rows.append(["  locality (%s)" % src] +
                             [fmt_pct(x[key]) if x and x[key] else "-" for x in xs])
+            if any(x and x.get("remote_wakeups_per_req") for x in xs):
+                rows.append(["  remote wake-ups/conn"] +
+                            [fmt_wakeups(x.get("remote_wakeups_per_req")) if x else "-" for x in xs])
             fails = [x["failed_total"] if x else 0 for x in xs]
             if any(fails):
                 rows.append(["  failed requests"] + [str(f) for f in fails])
@@ -451,8 +471,11 @@ def render_png(r, path):
             if any((s, "close", c, cfg) in idx for cfg in CFG_ORDER):
                 src = "server" if s == "fsb-httpd" else "module"
                 clusters.append(("%s\\n%s\\n(%s)" % (s, CL_NAME.get(c, c), src), (s, "close", c)))
-    panels.append((write("locality", clusters, loc3),
-                   "locality, short connections: % of connections on the SYN's CPU", "%.0f", True))
+    # Nothing to show without the module or fsb-httpd (gnuplot refuses a
+    # panel without points).
+    if any(loc3(idx.get(key + (cfg,))) for _, key in clusters for cfg in cfgs):
+        panels.append((write("locality", clusters, loc3),
+                       "locality, short connections: % of connections on the SYN's CPU", "%.0f", True))
 
     env = r["environment"]
     where = {"qemu-tcg": "QEMU software emulation", "qemu-kvm": "QEMU/KVM", "host": "real host"}[r["where"]]

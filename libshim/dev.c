@@ -25,7 +25,7 @@ static int dev_open(const char *path, int flags)
 
 static int dev_ioctl(int fd, unsigned long request, void *arg)
 {
-	return ioctl(fd, request, arg);
+	return fs_real.ioctl(fd, request, arg);
 }
 
 struct fs_dev_ops fs_dev_ops = { dev_open, dev_ioctl };

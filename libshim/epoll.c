@@ -63,6 +63,86 @@ void fs_mirror_decide(int op, bool have_rec, bool rec_mirrored,
 }
 
 /*
+ * nginx deletes its listening fd from its epoll set and adds it back, the
+ * same, every 16th accept (rotating EPOLLEXCLUSIVE wake-ups among its
+ * workers). Repeating both for the local listener would cost two system
+ * calls and rotate nothing: it has one waiter. So the mirror's DEL is
+ * held back, for as long as nobody can tell: the application's next
+ * interposed call, from any thread, is either that ADD (then the mirror
+ * makes neither call) or flushes the DEL first (fs_epoll_flush()). It is
+ * not held where a new ADD would differ from the old registration
+ * (EPOLLET and EPOLLONESHOT re-arm), where another record shares the
+ * local listener, or where another process may share the epoll instance
+ * (its waits are not interposed here).
+ */
+static struct {
+	struct fs_mirror *r;	/* NULL: nothing held */
+	int epfd;
+} held;
+_Atomic bool fs_epoll_held;
+
+static bool can_hold(const struct fs_mirror *r, int epfd)
+{
+	return !(r->ev.events & (EPOLLET | EPOLLONESHOT)) &&
+	       fs_epoll_private(epfd) && fs_mirror_sharers(r->local) == 1;
+}
+
+/* Take r's local listener out of r's epoll set, drop r, and tell park.c
+ * if it is now in no set that reads it. */
+static void mirror_del(struct fs_mirror *r, int epfd)
+{
+	int unread = r->local;
+
+	fs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, r->local_fd, NULL);
+	r->local = -1;
+	fs_mirror_restore(r->epid, unread, r->local_fd, r);
+	r->used = false;
+	if (!fs_mirror_local_watched(unread))
+		fs_park_unwatched(unread);
+}
+
+void fs_epoll_flush_locked(void)
+{
+	struct fs_mirror *r = held.r;
+
+	fs_assert_locked();
+	if (!r)
+		return;
+	held.r = NULL;
+	atomic_store_explicit(&fs_epoll_held, false, memory_order_relaxed);
+	if (r->used && r->local >= 0)
+		mirror_del(r, held.epfd);
+}
+
+void fs_epoll_flush(void)
+{
+	if (!fs_lock_and_reap())
+		return;
+	fs_epoll_flush_locked();
+	fs_unlock();
+}
+
+/* The held DEL's ADD: same thread, epoll fd, listening socket, local
+ * listener, events and data. Caller holds the lock. */
+static bool held_readd(int epfd, int op, int fd, const struct epoll_event *ev,
+		       fs_ent e, const struct fs_local *loc)
+{
+	const struct fs_mirror *r = held.r;
+
+	return r && op == EPOLL_CTL_ADD && ev && loc && held.epfd == epfd &&
+	       r->fd == fd && r->used && r->owner == fs_tid() &&
+	       r->lid == fs_ent_idx(e) && r->lgen == fs_ent_gen(e) &&
+	       r->local == fs_local_index(loc) && r->ev.events == ev->events &&
+	       r->ev.data.u64 == ev->data.u64;
+}
+
+void fs_epoll_fork_prepare(void)
+{
+	fs_epoll_flush_locked();
+	fs_epoll_forking();
+}
+
+/*
  * After the application's epoll_ctl(op) of listening fd (entry e) in epfd
  * succeeded: bring the record and the caller's local listener loc (NULL:
  * none) in line, as fs_mirror_decide() says. Three things make this
@@ -152,11 +232,15 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		break;
 	}
 	case FS_MIRROR_DEL:
-		fs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, r->local_fd, NULL);
-		unread = r->local;
-		r->local = -1;
-		fs_mirror_restore(epid, unread, r->local_fd, r);
-		break;
+		if (can_hold(r, epfd)) {
+			held.r = r;
+			held.epfd = epfd;
+			atomic_store_explicit(&fs_epoll_held, true,
+					      memory_order_relaxed);
+			return;
+		}
+		mirror_del(r, epfd);
+		return;
 	default:
 		break;
 	}
@@ -170,11 +254,74 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		fs_park_watched(r->local);
 }
 
-int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n)
+/* Counts this thread's epoll waits: names the latest (fs_wait_token()). */
+static __thread uint32_t wait_gen;
+
+uint64_t fs_wait_token(void)
 {
+	return (uint64_t)(uint32_t)fs_tid() << 32 | wait_gen;
+}
+
+/*
+ * A wait saw local listener idx ready, and its listening fd's queue ready
+ * too (original_ready) or empty. Ready: accept.c may take from the
+ * original without a wasted call, in turn with the local listener. Empty:
+ * as good as accept.c's periodic probe of the original, which it makes
+ * unnecessary (a server that waits between accepts makes none); and until
+ * this thread waits again, an accept that finds the local listener empty
+ * need not try the original either (level-triggered: a connection that
+ * came since is reported by the next wait, as it would be had it come a
+ * moment later).
+ */
+static void wait_saw(int idx, bool original_ready)
+{
+	struct fs_local *loc = fs_local_at(idx);
+
+	if (original_ready) {
+		atomic_store_explicit(&loc->original_ready_at, fs_wait_token(),
+				      memory_order_relaxed);
+		return;
+	}
+	atomic_store_explicit(&loc->since_original, 0, memory_order_relaxed);
+	atomic_store_explicit(&loc->original_empty_at, fs_wait_token(),
+			      memory_order_relaxed);
+}
+
+int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n, int max)
+{
+	wait_gen++;
 	if (n <= 0 || fs_ent_kind(fs_fdmap_get(epfd)) != FS_K_EPOLL)
 		return n;
-	return fs_mirror_fix_events(epfd, ev, n);
+	return fs_mirror_fix_events(epfd, ev, n, max, wait_saw);
+}
+
+/*
+ * Said once per process: from the first epoll set added to another one
+ * on, every ADD into an epoll set in the kernel takes a global mutex
+ * (epmutex) and checks for loops and paths, on every worker.
+ */
+static void nested(int epfd, int fd)
+{
+	static atomic_bool said;
+
+	if (!atomic_exchange(&said, true))
+		fs_info("epoll fd %d added to epoll fd %d: with nested epoll sets, every epoll_ctl(ADD) in this process takes the kernel's global epmutex",
+			fd, epfd);
+}
+
+int fs_epoll_create(int epfd)
+{
+	int err = errno;
+
+	if (epfd < 0)
+		return epfd;
+	fs_forget_stale(epfd);
+	if (fs_lock_and_reap()) {
+		fs_epoll_created(epfd);
+		fs_unlock();
+	}
+	errno = err;
+	return epfd;
 }
 
 int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -183,6 +330,11 @@ int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	struct fs_local *loc = NULL;
 	int rc, err;
 
+	if (op == EPOLL_CTL_ADD && fs_ent_kind(e) == FS_K_EPOLL)
+		nested(epfd, fd);
+	if (atomic_load_explicit(&fs_epoll_held, memory_order_relaxed) &&
+	    (fs_ent_kind(e) != FS_K_LISTEN || op != EPOLL_CTL_ADD))
+		fs_epoll_flush();
 	if (fs_ent_kind(e) != FS_K_LISTEN || !fs_listener_known(e))
 		return fs_real.epoll_ctl(epfd, op, fd, ev);
 	/* Arming a listening fd for reading is a wait on it. */
@@ -191,6 +343,21 @@ int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		loc = fs_wait_local(e, fd);
 	if (!fs_lock_and_reap())
 		return fs_real.epoll_ctl(epfd, op, fd, ev);
+	if (held.r && held_readd(epfd, op, fd, ev, e, loc)) {
+		rc = fs_real.epoll_ctl(epfd, op, fd, ev);
+		err = errno;
+		if (rc == 0) {
+			held.r = NULL;
+			atomic_store_explicit(&fs_epoll_held, false,
+					      memory_order_relaxed);
+		} else {
+			fs_epoll_flush_locked();
+		}
+		fs_unlock();
+		errno = err;
+		return rc;
+	}
+	fs_epoll_flush_locked();
 	rc = fs_real.epoll_ctl(epfd, op, fd, ev);
 	err = errno;
 	if (rc == 0 && (op == EPOLL_CTL_DEL || ev))

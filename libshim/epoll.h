@@ -9,6 +9,7 @@
 #ifndef FASTSOCKET_EPOLL_H
 #define FASTSOCKET_EPOLL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
 
@@ -44,8 +45,24 @@ void fs_mirror_decide(int op, bool have_rec, bool rec_mirrored,
 		      bool rec_is_caller, bool caller_local,
 		      struct fs_mirror_step *step);
 
-/* Intercepted entry point. */
+/* Intercepted entry points. */
 int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+/* After epoll_create/epoll_create1 returned epfd (passed through). */
+int fs_epoll_create(int epfd);
+
+/*
+ * A mirror DEL is held back (see epoll.c): every interposed call but
+ * epoll_ctl calls fs_epoll_flush() first when this is set. The _locked
+ * variant for callers that hold the lock (thread exit).
+ */
+extern _Atomic bool fs_epoll_held;
+void fs_epoll_flush(void);
+void fs_epoll_flush_locked(void);
+/* The calling thread's latest epoll wait (a thread id and a count). */
+uint64_t fs_wait_token(void);
+
+/* Before fork, lock held: flush, and every epoll instance becomes shared. */
+void fs_epoll_fork_prepare(void);
 
 /*
  * After an epoll_wait on epfd returned n events: the shim's mirrored
@@ -53,6 +70,6 @@ int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
  * Returns the count to give the application. One fd-table lookup for an
  * epoll fd without mirrored registrations.
  */
-int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n);
+int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n, int max);
 
 #endif /* FASTSOCKET_EPOLL_H */

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -108,16 +109,27 @@ int fs_fcntl_setfl(int fd, int (*real)(int, int, ...), int flags)
 	struct fs_listener *l;
 	int r = real(fd, F_SETFL, flags), err = errno;
 
+	if (r < 0 || fs_ent_kind(e) != FS_K_LISTEN)
+		return r;
+	fs_listener_note_nonblock(fd, flags & O_NONBLOCK);
 	/* A signal-driven (O_ASYNC) listener: its local listeners raise no
 	 * SIGIO, so they stop. */
-	if (r < 0 || !(flags & O_ASYNC) || fs_ent_kind(e) != FS_K_LISTEN ||
-	    !fs_same_process() || !fs_lock_and_reap())
+	if (!(flags & O_ASYNC) || !fs_same_process() || !fs_lock_and_reap())
 		return r;
 	l = fs_listener_known(e);
 	if (l)
 		fs_locals_stop(l, e, "the application made it signal-driven (O_ASYNC)");
 	fs_unlock();
 	errno = err;
+	return r;
+}
+
+int fs_ioctl(int fd, unsigned long request, void *arg)
+{
+	int r = fs_real.ioctl(fd, request, arg);
+
+	if (r == 0 && request == FIONBIO)
+		fs_listener_note_nonblock(fd, *(const int *)arg != 0);
 	return r;
 }
 

@@ -13,6 +13,7 @@
 
 #include "bind.h"
 #include "config.h"
+#include "epoll.h"
 #include "fdmap.h"
 #include "listener.h"
 #include "local.h"
@@ -60,6 +61,8 @@ static __thread bool fork_locked;
 void fs_atfork_prepare(void)
 {
 	fork_locked = fs_lock_and_reap();
+	if (fork_locked)
+		fs_epoll_fork_prepare();
 }
 
 void fs_atfork_parent(void)
@@ -101,6 +104,7 @@ static void thread_exit(void *arg)
 	if (!fs_same_process() || !fs_lock_and_reap())
 		return;
 	me = fs_self.tid;
+	fs_epoll_flush_locked();
 	fs_locals_close_thread(me);
 	fs_mirror_drop_owner(me);
 	fs_place_release_self();

@@ -22,6 +22,7 @@
 #include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -88,6 +89,8 @@ static void resolve(void)
 	fs_real.dup3 = must("dup3");
 	fs_real.fcntl = must("fcntl");
 	fs_real.epoll_ctl = must("epoll_ctl");
+	fs_real.epoll_create = must("epoll_create");
+	fs_real.epoll_create1 = must("epoll_create1");
 	fs_real.epoll_wait = must("epoll_wait");
 	fs_real.epoll_pwait = must("epoll_pwait");
 	fs_real.epoll_pwait2 = dlsym(RTLD_NEXT, "epoll_pwait2");
@@ -99,6 +102,7 @@ static void resolve(void)
 	fs_real.closefrom = dlsym(RTLD_NEXT, "closefrom");
 	fs_real.setsockopt = must("setsockopt");
 	fs_real.getsockopt = must("getsockopt");
+	fs_real.ioctl = must("ioctl");
 	real_fclose = must("fclose");
 	real_sendmsg = must("sendmsg");
 	real_execve = must("execve");
@@ -115,9 +119,18 @@ static void resolve(void)
 		real_fcntl64 = fs_real.fcntl;
 }
 
-static inline void ready(void)
+static inline void resolved_once(void)
 {
 	pthread_once(&resolved, resolve);
+}
+
+/* Every interposed call but epoll_ctl: a mirror DEL held back (epoll.c)
+ * is made before the application can see its absence. */
+static inline void ready(void)
+{
+	resolved_once();
+	if (atomic_load_explicit(&fs_epoll_held, memory_order_relaxed))
+		fs_epoll_flush();
 }
 
 __attribute__((constructor)) static void fastsocket_init(void)
@@ -376,7 +389,7 @@ static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd,
 {
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return fs_fcntl_dupfd(fd, cmd, (int)arg);
-	if (cmd == F_SETFL && (arg & O_ASYNC))
+	if (cmd == F_SETFL)
 		return fs_fcntl_setfl(fd, real, (int)arg);
 	return real(fd, cmd, arg);
 }
@@ -405,6 +418,19 @@ FS_EXPORT int fcntl64(int fd, int cmd, ...)
 	return do_fcntl(real_fcntl64, fd, cmd, arg);
 }
 
+/* FIONBIO sets O_NONBLOCK as fcntl does (nginx uses it). */
+FS_EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+	void *arg;
+	va_list ap;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	ready();
+	return fs_ioctl(fd, request, arg);
+}
+
 FS_EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
 {
 	ready();
@@ -421,8 +447,20 @@ FS_EXPORT void closefrom(int lo)
 
 FS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	ready();
+	resolved_once();	/* fs_epoll_ctl() flushes unless it re-adds */
 	return fs_epoll_ctl(epfd, op, fd, ev);
+}
+
+FS_EXPORT int epoll_create(int size)
+{
+	ready();
+	return fs_epoll_create(fs_real.epoll_create(size));
+}
+
+FS_EXPORT int epoll_create1(int flags)
+{
+	ready();
+	return fs_epoll_create(fs_real.epoll_create1(flags));
 }
 
 /*
@@ -436,7 +474,7 @@ FS_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 	ready();
 	fs_wait_hook();
 	return fs_epoll_after_wait(epfd, ev,
-				   fs_real.epoll_wait(epfd, ev, max, timeout));
+				   fs_real.epoll_wait(epfd, ev, max, timeout), max);
 }
 
 FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
@@ -446,7 +484,7 @@ FS_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
 	fs_wait_hook();
 	return fs_epoll_after_wait(epfd, ev,
 				   fs_real.epoll_pwait(epfd, ev, max, timeout,
-						       mask));
+						       mask), max);
 }
 
 FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
@@ -459,7 +497,8 @@ FS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 		return -1;
 	}
 	return fs_epoll_after_wait(epfd, ev,
-				   fs_real.epoll_pwait2(epfd, ev, max, ts, mask));
+				   fs_real.epoll_pwait2(epfd, ev, max, ts, mask),
+				   max);
 }
 
 FS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)

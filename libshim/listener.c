@@ -5,6 +5,7 @@
 #include "listener.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -156,6 +157,7 @@ struct fs_listener *fs_listener_record(int fd, bool app_reuseport)
 	atomic_store(&l->nospawn, false);
 	atomic_store(&l->refused, false);
 	atomic_store(&l->doomed, false);
+	atomic_store(&l->nonblock, FS_NB_UNKNOWN);
 	fs_listener_set_addr(l, fd);
 	atomic_store_explicit(&l->state, FS_LST_BOUND, memory_order_release);
 	if (fs_fdmap_set(fd, fs_ent_make(FS_K_LISTEN, (uint32_t)lid,
@@ -251,4 +253,33 @@ void fs_listeners_reset(void)
 		atomic_store(&fs_listeners[i].nfds, 0);
 	}
 	atomic_store(&fs_nlisteners, 0);
+}
+
+int fs_listener_nonblock(struct fs_listener *l, int fd, bool fresh)
+{
+	int nb = l ? atomic_load_explicit(&l->nonblock, memory_order_relaxed)
+		   : FS_NB_UNKNOWN;
+	int fl;
+
+	if (nb != FS_NB_UNKNOWN && !fresh)
+		return nb;
+	fl = fs_real.fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -1;
+	nb = (fl & O_NONBLOCK) != 0;
+	if (l)
+		atomic_store_explicit(&l->nonblock, nb, memory_order_relaxed);
+	return nb;
+}
+
+void fs_listener_note_nonblock(int fd, bool on)
+{
+	struct fs_listener *l;
+	fs_ent e = fs_fdmap_get(fd);
+
+	if (fs_ent_kind(e) != FS_K_LISTEN)
+		return;
+	l = fs_listener_known(e);
+	if (l)
+		atomic_store_explicit(&l->nonblock, on, memory_order_relaxed);
 }

@@ -45,6 +45,10 @@ struct fs_listener {
 	_Atomic bool nospawn;	/* the fallback cannot work: pass through */
 	_Atomic bool refused;	/* the module refuses to copy it: pass through */
 	_Atomic unsigned int said;	/* once-only messages printed */
+	/* O_NONBLOCK as this process last set or read it (FS_NB_*): accept
+	 * needs it on every call, and an fcntl per call would cost the
+	 * application a system call per connection. */
+	_Atomic int nonblock;
 	unsigned int flags;
 	int backlog;
 	unsigned long ino;	/* socket inode: spots reuse of a stale fd */
@@ -63,6 +67,19 @@ static inline uint32_t fs_listener_index(const struct fs_listener *l)
 {
 	return (uint32_t)(l - fs_listeners);
 }
+
+#define FS_NB_UNKNOWN	(-1)
+
+/*
+ * Whether l's socket (fd names it) is non-blocking: the cached value,
+ * read with fcntl when unknown or when fresh is set (before blocking: a
+ * change another process or a raw system call made is not seen by the
+ * cache). -1 with errno if fcntl fails.
+ */
+int fs_listener_nonblock(struct fs_listener *l, int fd, bool fresh);
+
+/* The application set fd's O_NONBLOCK to on (fcntl F_SETFL, FIONBIO). */
+void fs_listener_note_nonblock(int fd, bool on);
 
 /* The listener an fdmap entry names, if it still is that listener. */
 struct fs_listener *fs_listener_known(fs_ent e);

@@ -396,6 +396,9 @@ static struct fs_local *spawn_locked(struct fs_listener *l, uint32_t lid,
 		loc = &locals[idx];
 		atomic_store(&loc->fd, FS_LOCAL_NONE);
 		loc->cpu = -1;
+		atomic_store(&loc->since_original, 0);
+		atomic_store(&loc->original_empty_at, 0);
+		atomic_store(&loc->original_ready_at, 0);
 		loc->flip = 0;
 		loc->kmod = false;
 		atomic_store_explicit(&loc->key, key, memory_order_release);

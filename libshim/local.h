@@ -28,6 +28,9 @@ struct fs_listener;
 
 #define FS_LOCAL_DEAD		(-1)	/* closed: make a new one on the next wait */
 #define FS_LOCAL_NONE		(-2)	/* this worker passes through */
+/* The original listener waits at most this many accepts (accept.c). */
+#define FS_ORIGINAL_EVERY	64
+
 #define FS_ORPHAN_TID		0x7fffffff	/* no thread's (above any tid) */
 
 struct fs_local {
@@ -35,7 +38,13 @@ struct fs_local {
 	_Atomic int fd;		/* >= 0, FS_LOCAL_DEAD or FS_LOCAL_NONE */
 	_Atomic uint32_t gen;	/* generation in the fd's fdmap entry */
 	int cpu;
-	unsigned int flip;	/* owner thread only: accept order */
+	/* accepts since the original listener was last tried (accept.c) */
+	_Atomic unsigned int since_original;
+	/* the wait (fs_wait_token()) that last saw the original empty, and
+	 * the one that last saw it ready with the local listener */
+	_Atomic uint64_t original_empty_at;
+	_Atomic uint64_t original_ready_at;
+	unsigned int flip;	/* owner thread: turns when both are ready */
 	bool kmod;		/* made by the module */
 	_Atomic bool accepted;	/* its owner has called accept on it */
 	bool parked;		/* FASTSOCKET_IOC_PARK'ed (park.c, under the lock) */

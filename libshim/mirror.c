@@ -21,11 +21,13 @@ static uint32_t next_epid = 1;
 /* r's epoll fd is still the epoll instance r was made for. */
 static bool rec_valid(const struct fs_mirror *r)
 {
-	return fs_fdmap_get(r->epfd) == fs_ent_make(FS_K_EPOLL, 0, r->epid);
+	fs_ent e = fs_fdmap_get(r->epfd);
+
+	return fs_ent_kind(e) == FS_K_EPOLL && fs_ent_gen(e) == r->epid;
 }
 
 struct find_ctx {
-	fs_ent want;
+	uint32_t epid;
 	int fd;
 };
 
@@ -33,7 +35,7 @@ static void find_fd(int fd, fs_ent e, void *arg)
 {
 	struct find_ctx *f = arg;
 
-	if (f->fd < 0 && e == f->want)
+	if (f->fd < 0 && fs_ent_kind(e) == FS_K_EPOLL && fs_ent_gen(e) == f->epid)
 		f->fd = fd;
 }
 
@@ -44,7 +46,7 @@ static void find_fd(int fd, fs_ent e, void *arg)
  */
 static bool rec_valid_follow(struct fs_mirror *r)
 {
-	struct find_ctx f = { fs_ent_make(FS_K_EPOLL, 0, r->epid), -1 };
+	struct find_ctx f = { r->epid, -1 };
 
 	if (rec_valid(r))
 		return true;
@@ -71,21 +73,68 @@ void fs_mirror_restore(uint32_t epid, int local, int lfd,
 	}
 }
 
+static uint32_t epoll_id_new(int epfd, uint32_t where)
+{
+	uint32_t id = next_epid++;
+
+	if (!id)
+		id = next_epid++;
+	if (fs_fdmap_set(epfd, fs_ent_make(FS_K_EPOLL, where, id)) < 0)
+		return 0;
+	return id;
+}
+
 uint32_t fs_epoll_id(int epfd, bool create)
 {
 	fs_ent e = fs_fdmap_get(epfd);
-	uint32_t id;
 
 	if (fs_ent_kind(e) == FS_K_EPOLL)
 		return fs_ent_gen(e);
 	if (e || !create)
 		return 0;
-	id = next_epid++;
-	if (!id)
-		id = next_epid++;
-	if (fs_fdmap_set(epfd, fs_ent_make(FS_K_EPOLL, 0, id)) < 0)
-		return 0;
-	return id;
+	/* Made before the shim saw it (inherited, or a raw system call):
+	 * another process may share it. */
+	return epoll_id_new(epfd, FS_EPOLL_SHARED);
+}
+
+void fs_epoll_created(int epfd)
+{
+	fs_assert_locked();
+	epoll_id_new(epfd, FS_EPOLL_PRIVATE);
+}
+
+bool fs_epoll_private(int epfd)
+{
+	fs_ent e = fs_fdmap_get(epfd);
+
+	return fs_ent_kind(e) == FS_K_EPOLL && fs_ent_idx(e) == FS_EPOLL_PRIVATE;
+}
+
+static void mark_shared(int fd, fs_ent e, void *arg)
+{
+	(void)arg;
+	if (fs_ent_kind(e) == FS_K_EPOLL && fs_ent_idx(e) == FS_EPOLL_PRIVATE)
+		fs_fdmap_set(fd, fs_ent_make(FS_K_EPOLL, FS_EPOLL_SHARED,
+					     fs_ent_gen(e)));
+}
+
+void fs_epoll_forking(void)
+{
+	fs_assert_locked();
+	fs_fdmap_foreach(0, -1, mark_shared, NULL);
+}
+
+int fs_mirror_sharers(int local)
+{
+	int n = 0;
+
+	fs_assert_locked();
+	for (int i = 0; i < recs_hw; i++) {
+		const struct fs_mirror *r = &recs[i];
+
+		n += r->used && r->local == local && rec_valid(r);
+	}
+	return n;
 }
 
 struct fs_mirror *fs_mirror_find(uint32_t epid, int fd)
@@ -130,7 +179,8 @@ static struct fs_mirror *by_data(int epfd, uint64_t data)
 	return NULL;
 }
 
-int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n)
+int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
+			 void (*seen)(int local, bool original_ready))
 {
 	bool oneshot = atomic_load_explicit(&any_oneshot, memory_order_relaxed);
 	int out = 0;
@@ -172,20 +222,25 @@ int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n)
 			if (ev[j].data.u64 == r->ev.data.u64)
 				break;
 		}
-		if (j < out) {
-			ev[j].events |= ev[i].events;
-			continue;
-		}
-		for (j = i + 1; j < n; j++) {
-			if (ev[j].data.u64 == r->ev.data.u64)
-				break;
+		if (j == out) {
+			for (j = i + 1; j < n; j++) {
+				if (ev[j].data.u64 == r->ev.data.u64)
+					break;
+			}
 		}
 		if (j < n) {
 			ev[j].events |= ev[i].events;
+			if (r->local >= 0)
+				seen(r->local, true);
 			continue;
 		}
 		if (r->ev.events & EPOLLONESHOT)
 			fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->fd, &off);
+		/* Fewer events than it could return, level-triggered: the
+		 * kernel looked at the listening fd too and it was empty. */
+		if (n < max && r->local >= 0 &&
+		    !(r->ev.events & (EPOLLET | EPOLLONESHOT)))
+			seen(r->local, false);
 		ev[out] = ev[i];
 		ev[out].data = r->ev.data;
 		out++;

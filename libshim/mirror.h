@@ -52,12 +52,39 @@ uint64_t fs_mirror_tag(const struct fs_mirror *r);
  * become the application's data; a local listener's event reported with
  * its listening fd's is merged into it; with EPOLLONESHOT, the one of the
  * two registrations that did not fire is disarmed (one event, as for one
- * socket). Returns the new count. Lock-free (reads records only).
+ * socket). What the wait saw of a local listener and its listening fd
+ * is passed to seen(): both ready (original_ready), or, for a
+ * level-triggered one reported alone by a wait that returned fewer than
+ * max events (so the kernel looked at both), the listening fd empty.
+ * Returns the new count. Lock-free (reads records only).
  */
-int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n);
+int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
+			 void (*seen)(int local, bool original_ready));
 
-/* The identity of epoll fd epfd; made on first use if create. 0: none. */
+/*
+ * The identity of epoll fd epfd; made on first use if create. 0: none.
+ * Its fdmap entry's index says whether another process may share the
+ * epoll instance: FS_EPOLL_PRIVATE only for one this process made (the
+ * interposed epoll_create) since it last forked, or was forked.
+ */
+#define FS_EPOLL_SHARED		0u
+#define FS_EPOLL_PRIVATE	1u
 uint32_t fs_epoll_id(int epfd, bool create);
+
+/* epoll_create made epfd: it is this process's alone. Caller holds the
+ * lock. */
+void fs_epoll_created(int epfd);
+
+/* epfd is an epoll instance no other process shares. */
+bool fs_epoll_private(int epfd);
+
+/* About to fork: every epoll instance is shared from now on. Caller
+ * holds the lock. */
+void fs_epoll_forking(void);
+
+/* How many live records have local listener local mirrored. Caller holds
+ * the lock. */
+int fs_mirror_sharers(int local);
 
 /* The record for (epoll identity, fd), or NULL. */
 struct fs_mirror *fs_mirror_find(uint32_t epid, int fd);

@@ -117,6 +117,10 @@ static int64_t reap_one(int i, int64_t now)
 	} else if (!has_queued(lfd)) {
 		atomic_store(&loc->unwatched, now);	/* look again later */
 		return now + park_drain_ms;
+	} else if (now - since < FS_UNWATCHED_HOLD_MS &&
+		   !fs_sibling_migrate_req()) {
+		/* Closing would reset them: held as in the fallback. */
+		return now + 50;
 	}
 	fs_debug("local listener fd %d (CPU %d): nobody accepts from it (%s); closed until the next wait on its listening socket",
 		 lfd, loc->cpu, loc->parked ? "parked, connections queued" :

@@ -5,8 +5,9 @@
  * process's next wait, after a grace (0 by default), it is parked
  * (module) or closed (userspace); a parked one is resumed when read
  * again, and closed if connections still wait on it FS_PARK_DRAIN_MS
- * after parking. Why: Documentation/shim.md, "A worker that stops
- * waiting".
+ * after parking (FS_UNWATCHED_HOLD_MS unless net.ipv4.tcp_migrate_req is
+ * 1: closing would reset them). Why: Documentation/shim.md, "A worker
+ * that stops waiting".
  *
  * epoll.c tells this file when a local listener stops or starts being
  * read; this file never calls back up.
@@ -18,9 +19,9 @@
 
 #define FS_UNWATCHED_GRACE_MS	0	/* ms */
 #define FS_PARK_DRAIN_MS	200	/* ms */
-/* Userspace fallback: an unwatched local listener with connections
- * queued is kept open this long (closing it would reset them unless
- * net.ipv4.tcp_migrate_req=1), waiting to be read again. */
+/* An unwatched local listener with connections queued (parked, or in the
+ * userspace fallback) is kept open this long when closing it would reset
+ * them (net.ipv4.tcp_migrate_req 0), waiting to be read again. */
 #define FS_UNWATCHED_HOLD_MS	1000	/* ms */
 
 /* Local listener idx is mirrored into no epoll set that reads it any

@@ -5,6 +5,7 @@
  */
 #include "real.h"
 
+#include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,7 +23,19 @@ static int sys_getsockopt(int fd, int level, int name, void *val,
 	return (int)syscall(SYS_getsockopt, fd, level, name, val, len);
 }
 
+static int sys_ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
 struct fs_real fs_real = {
 	.setsockopt = sys_setsockopt,
 	.getsockopt = sys_getsockopt,
+	.ioctl = sys_ioctl,
 };

@@ -29,6 +29,8 @@ struct fs_real {
 	int (*dup3)(int, int, int);
 	int (*fcntl)(int, int, ...);
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*epoll_create)(int);
+	int (*epoll_create1)(int);
 	int (*epoll_wait)(int, struct epoll_event *, int, int);
 	int (*epoll_pwait)(int, struct epoll_event *, int, int,
 			   const sigset_t *);
@@ -45,6 +47,7 @@ struct fs_real {
 	/* Preset to libc's (the unit tests); interpose.c sets them again. */
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*ioctl)(int, unsigned long, ...);
 };
 
 extern struct fs_real fs_real;

@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -42,6 +44,9 @@ void t_init(void)
 	fs_real.dup3 = dup3;
 	fs_real.fcntl = fcntl;
 	fs_real.epoll_ctl = epoll_ctl;
+	fs_real.epoll_create = epoll_create;
+	fs_real.epoll_create1 = epoll_create1;
+	fs_real.ioctl = ioctl;
 	fs_real.epoll_wait = epoll_wait;
 	fs_real.epoll_pwait = epoll_pwait;
 	fs_real.epoll_pwait2 = epoll_pwait2;

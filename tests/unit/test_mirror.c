@@ -6,6 +6,8 @@
 #include "support.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,6 +15,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -40,7 +43,7 @@
  * fs_epoll_after_wait() (mirrored registrations carry a tag). */
 static int t_epoll_wait(int ep, struct epoll_event *ev, int max, int ms)
 {
-	return fs_epoll_after_wait(ep, ev, epoll_wait(ep, ev, max, ms));
+	return fs_epoll_after_wait(ep, ev, epoll_wait(ep, ev, max, ms), max);
 }
 #define epoll_wait t_epoll_wait
 
@@ -418,11 +421,198 @@ static void select_reports_local_as_listener(void **state)
 	fs_close(l);
 }
 
+/* ---- the held DEL (nginx's reorder pair) ----------------------------- */
+
+/* Is lfd registered in epoll set ep? (MOD answers ENOENT if not.) */
+static bool in_set(int ep, int lfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &ev) == 0)
+		fail_msg("in_set: MOD must not succeed on a mirrored fd here");
+	return errno != ENOENT;
+}
+
+/* The local listener's registration, read back without changing it: a
+ * second ADD says EEXIST while it is there. */
+static bool registered(int ep, int lfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) == 0) {
+		epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
+		return false;
+	}
+	return errno == EEXIST;
+}
+
+struct pair {
+	int l, ep, lfd;
+	struct epoll_event ev;
+};
+
+/* A listener in epoll set ep (made through the shim's epoll_create when
+ * private) with events, mirrored. */
+static void pair_setup(struct pair *p, bool private, uint32_t events)
+{
+	int port;
+
+	p->l = t_listener(AF_INET, true, &port);
+	p->ep = private ? fs_epoll_create(epoll_create1(0)) : epoll_create1(0);
+	assert_true(p->ep >= 0);
+	p->ev = (struct epoll_event){ .events = events, .data.u64 = 99 };
+	assert_int_equal(fs_epoll_ctl(p->ep, EPOLL_CTL_ADD, p->l, &p->ev), 0);
+	p->lfd = local_fd(p->l);
+	assert_true(p->lfd >= 0);
+	assert_true(registered(p->ep, p->lfd));
+}
+
+static void pair_done(struct pair *p)
+{
+	fs_epoll_flush();
+	fs_close(p->ep);
+	fs_close(p->l);
+}
+
+/* DEL then the same ADD: the local listener's registration is never
+ * touched; a wait after it sees one listener, as before. */
+static void held_del_readd(void **state)
+{
+	struct pair p;
+	int local;
+
+	(void)state;
+	(void)in_set;
+	pair_setup(&p, true, EPOLLIN | EPOLLEXCLUSIVE);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_true(atomic_load(&fs_epoll_held));
+	assert_true(registered(p.ep, p.lfd));	/* held, not made */
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_ADD, p.l, &p.ev), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_true(registered(p.ep, p.lfd));
+	assert_true(fs_mirror_lookup(p.ep, p.l, NULL, &local, NULL));
+	assert_true(local >= 0);
+	/* And the DEL still works as a DEL once flushed. */
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	fs_epoll_flush();	/* what any other interposed call does */
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_false(registered(p.ep, p.lfd));
+	assert_false(fs_mirror_lookup(p.ep, p.l, NULL, &local, NULL));
+	pair_done(&p);
+}
+
+/* DEL then an ADD with other events or data: the held DEL is made first,
+ * then the ADD mirrored with the new events. */
+static void held_del_other_add(void **state)
+{
+	struct pair p;
+	struct epoll_event ev2;
+	pid_t owner;
+	int local;
+
+	(void)state;
+	pair_setup(&p, true, EPOLLIN);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_true(atomic_load(&fs_epoll_held));
+	ev2 = p.ev;
+	ev2.data.u64 = 100;
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_ADD, p.l, &ev2), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_true(fs_mirror_lookup(p.ep, p.l, &owner, &local, &ev2));
+	assert_true(local >= 0);
+	assert_int_equal(ev2.data.u64, 100);
+	assert_true(registered(p.ep, p.lfd));
+	pair_done(&p);
+}
+
+/* Not held where a re-ADD differs or others may look: edge-triggered,
+ * one-shot, an epoll set made before the shim saw it (maybe shared),
+ * one that existed at a fork, a local listener two records share. */
+static void held_not_when_visible(void **state)
+{
+	static const uint32_t visible[] = { EPOLLIN | EPOLLET, EPOLLIN | EPOLLONESHOT };
+	struct pair p;
+	int d;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		pair_setup(&p, true, visible[i]);
+		assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+		assert_false(atomic_load(&fs_epoll_held));
+		assert_false(registered(p.ep, p.lfd));
+		pair_done(&p);
+	}
+
+	pair_setup(&p, false, EPOLLIN);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_false(registered(p.ep, p.lfd));
+	pair_done(&p);
+
+	pair_setup(&p, true, EPOLLIN);
+	assert_true(fs_lock_and_reap());
+	fs_epoll_fork_prepare();
+	fs_unlock();
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_false(registered(p.ep, p.lfd));
+	pair_done(&p);
+
+	/* The listener and a dup of it in one set: one local listener, two
+	 * records. DEL of the dup is not held (the mirror moves to the
+	 * listener's record). */
+	pair_setup(&p, true, EPOLLIN);
+	d = fs_dup(p.l);
+	assert_true(d >= 0);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_ADD, d, &p.ev), 0);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, d, NULL), 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	assert_true(registered(p.ep, p.lfd));
+	fs_close(d);
+	pair_done(&p);
+}
+
+struct readd_arg {
+	struct pair *p;
+	int rc;
+};
+
+static void *readd_thread(void *arg)
+{
+	struct readd_arg *a = arg;
+
+	a->rc = fs_epoll_ctl(a->p->ep, EPOLL_CTL_ADD, a->p->l, &a->p->ev);
+	return NULL;
+}
+
+/* The same ADD from another thread is not the re-add: flushed first. */
+static void held_other_thread_flushes(void **state)
+{
+	struct readd_arg a;
+	struct pair p;
+	pthread_t t;
+
+	(void)state;
+	pair_setup(&p, true, EPOLLIN);
+	assert_int_equal(fs_epoll_ctl(p.ep, EPOLL_CTL_DEL, p.l, NULL), 0);
+	assert_true(atomic_load(&fs_epoll_held));
+	a.p = &p;
+	assert_int_equal(pthread_create(&t, NULL, readd_thread, &a), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(a.rc, 0);
+	assert_false(atomic_load(&fs_epoll_held));
+	/* The other thread's record waits for its own local listener; ours
+	 * left the set. */
+	assert_false(registered(p.ep, p.lfd));
+	pair_done(&p);
+}
+
 /* ---- accept --------------------------------------------------------- */
 
-/* A fake accept4: two queues, and a log of which was served. */
-static int fake_lfd, fake_ofd, fake_lq, fake_oq;
-static char fake_log[64];
+/* A fake accept4: two queues, and a log of every call: 'L'/'O' a
+ * connection from the local listener/original, 'l'/'o' EAGAIN there. */
+static int fake_lfd, fake_ofd, fake_lq, fake_oq, fake_fcntls;
+static char fake_log[512];
 static size_t fake_n;
 
 static int fake_accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
@@ -430,6 +620,8 @@ static int fake_accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 	(void)a;
 	(void)len;
 	(void)flags;
+	if (fake_n + 1 >= sizeof(fake_log))
+		fail_msg("fake_accept4: log full");
 	if (fd == fake_lfd && fake_lq > 0) {
 		fake_lq--;
 		fake_log[fake_n++] = 'L';
@@ -440,10 +632,26 @@ static int fake_accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 		fake_log[fake_n++] = 'O';
 		return 1000;
 	}
+	fake_log[fake_n++] = fd == fake_lfd ? 'l' : 'o';
 	errno = EAGAIN;
 	return -1;
 }
 
+static int (*saved_fcntl)(int, int, ...);
+
+static int counting_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	fake_fcntls++;
+	return saved_fcntl(fd, cmd, arg);
+}
+
+/* Accept until both fake queues (lq, oq) are empty, then once more. */
 static void run_fake(int l, int lq, int oq)
 {
 	memset(fake_log, 0, sizeof(fake_log));
@@ -457,30 +665,171 @@ static void run_fake(int l, int lq, int oq)
 	assert_int_equal(errno, EAGAIN);
 }
 
-static void accept_alternates(void **state)
+static int fake_setup(int *port)
 {
-	int port, l = t_listener(AF_INET, true, &port);
-	int (*saved)(int, struct sockaddr *, socklen_t *, int) = fs_real.accept4;
+	int l = t_listener(AF_INET, true, port);
 
-	(void)state;
 	fake_ofd = l;
 	fake_lfd = local_fd(l);
 	assert_true(fake_lfd >= 0);
-	local_of(l)->flip = 0;
+	atomic_store(&local_of(l)->since_original, 0);
+	fake_fcntls = 0;
+	saved_fcntl = fs_real.fcntl;
+	fs_real.fcntl = counting_fcntl;
 	fs_real.accept4 = fake_accept4;
-	run_fake(l, 4, 4);	/* both busy: take turns, the local first */
-	assert_string_equal(fake_log, "LOLOLOLO");
-	run_fake(l, 6, 0);	/* only the local */
-	assert_string_equal(fake_log, "LLLLLL");
-	run_fake(l, 0, 5);	/* only the original */
-	assert_string_equal(fake_log, "OOOOO");
-	run_fake(l, 5, 2);	/* neither starves: both O in the first four */
-	assert_int_equal(strlen(fake_log), 7);
-	int o = 0;
-	for (int i = 0; i < 4; i++)
-		o += fake_log[i] == 'O';
-	assert_int_equal(o, 2);
+	return l;
+}
+
+/*
+ * The local listener first; the original when the local one is empty, and
+ * first on every FS_ORIGINAL_EVERY-th accept; O_NONBLOCK read once.
+ */
+static void accept_local_first(void **state)
+{
+	int port, l;
+	int (*saved)(int, struct sockaddr *, socklen_t *, int) = fs_real.accept4;
+	char want[512];
+
+	(void)state;
+	l = fake_setup(&port);
+	run_fake(l, 4, 4);	/* both busy: the local one until empty */
+	assert_string_equal(fake_log, "LLLLlOlOlOlOlo");
+	assert_int_equal(fake_fcntls, 1);	/* F_GETFL, once */
+	run_fake(l, 6, 0);
+	assert_string_equal(fake_log, "LLLLLLlo");
+	run_fake(l, 0, 3);
+	assert_string_equal(fake_log, "lOlOlOlo");
+	assert_int_equal(fake_fcntls, 1);
+
+	/* A busy local listener: the original waits FS_ORIGINAL_EVERY
+	 * accepts at most; its probe finds it empty or takes one. */
+	atomic_store(&local_of(l)->since_original, 0);
+	run_fake(l, 2 * FS_ORIGINAL_EVERY + 1, 1);
+	memset(want, 'L', 2 * FS_ORIGINAL_EVERY + 3);
+	want[FS_ORIGINAL_EVERY - 1] = 'O';	/* the 64th accept */
+	want[2 * FS_ORIGINAL_EVERY - 1] = 'o';	/* the 128th: empty, then L */
+	want[2 * FS_ORIGINAL_EVERY + 3] = 'l';	/* the last: both empty */
+	want[2 * FS_ORIGINAL_EVERY + 4] = 'o';
+	want[2 * FS_ORIGINAL_EVERY + 5] = '\0';
+	assert_string_equal(fake_log, want);
+	assert_int_equal(fake_fcntls, 1);
 	fs_real.accept4 = saved;
+	fs_real.fcntl = saved_fcntl;
+	fs_close(l);
+}
+
+/* fcntl(F_SETFL) and FIONBIO update the cached O_NONBLOCK: a listener
+ * made blocking is waited on, not answered EAGAIN. */
+static void accept_nonblock_cache(void **state)
+{
+	int port, l, off = 0, on = 1;
+	int (*saved)(int, struct sockaddr *, socklen_t *, int) = fs_real.accept4;
+	struct fs_listener *li;
+
+	(void)state;
+	l = fake_setup(&port);
+	li = fs_listener_known(fs_fdmap_get(l));
+	assert_non_null(li);
+	run_fake(l, 1, 0);
+	assert_int_equal(atomic_load(&li->nonblock), 1);
+	assert_int_equal(fs_ioctl(l, FIONBIO, &off), 0);
+	assert_int_equal(atomic_load(&li->nonblock), 0);
+	assert_int_equal(fs_ioctl(l, FIONBIO, &on), 0);
+	assert_int_equal(atomic_load(&li->nonblock), 1);
+	assert_int_equal(fs_fcntl_setfl(l, saved_fcntl, O_RDWR), 0);
+	assert_int_equal(atomic_load(&li->nonblock), 0);
+	assert_int_equal(fs_fcntl_setfl(l, saved_fcntl, O_RDWR | O_NONBLOCK), 0);
+	assert_int_equal(atomic_load(&li->nonblock), 1);
+	/* A stale cache (changed behind the shim's back) that says blocking
+	 * is checked before sleeping: EAGAIN, not a wait. */
+	atomic_store(&li->nonblock, 0);
+	fake_fcntls = 0;
+	run_fake(l, 0, 0);
+	assert_int_equal(fake_fcntls, 1);
+	assert_int_equal(atomic_load(&li->nonblock), 1);
+	fs_real.accept4 = saved;
+	fs_real.fcntl = saved_fcntl;
+	fs_close(l);
+}
+
+/*
+ * A level-triggered wait that reported the local listener without the
+ * listening fd, and fewer events than it could, saw the original empty:
+ * accept's probe count starts again. Not for a full result (the original
+ * may be beyond it), both reported, or an edge-triggered registration.
+ */
+static void wait_resets_original_probe(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 }, got[4];
+	struct fs_mirror *r;
+	struct fs_local *loc;
+
+	(void)state;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	loc = local_of(l);
+	r = fs_mirror_find(fs_epoll_id(ep, false), l);
+	assert_non_null(r);
+	assert_true(r->local >= 0);
+
+	atomic_store(&loc->since_original, 50);
+	got[0] = (struct epoll_event){ EPOLLIN, { .u64 = fs_mirror_tag(r) } };
+	assert_int_equal(fs_epoll_after_wait(ep, got, 1, 1), 1);
+	assert_int_equal(got[0].data.u64, 77);
+	assert_int_equal(atomic_load(&loc->since_original), 50);	/* full */
+
+	got[0] = (struct epoll_event){ EPOLLIN, { .u64 = fs_mirror_tag(r) } };
+	got[1] = (struct epoll_event){ EPOLLIN, { .u64 = 77 } };
+	assert_int_equal(fs_epoll_after_wait(ep, got, 2, 4), 1);
+	assert_int_equal(atomic_load(&loc->since_original), 50);	/* both */
+
+	got[0] = (struct epoll_event){ EPOLLIN, { .u64 = fs_mirror_tag(r) } };
+	assert_int_equal(fs_epoll_after_wait(ep, got, 1, 4), 1);
+	assert_int_equal(atomic_load(&loc->since_original), 0);
+
+	/* Until this thread waits again, an empty local listener is the
+	 * answer: the original is not tried (the next wait reports it). */
+	int (*saved)(int, struct sockaddr *, socklen_t *, int) = fs_real.accept4;
+
+	fake_ofd = l;
+	fake_lfd = atomic_load(&loc->fd);
+	fake_n = 0;
+	memset(fake_log, 0, sizeof(fake_log));
+	fake_lq = 0;
+	fake_oq = 1;
+	fs_real.accept4 = fake_accept4;
+	errno = 0;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_string_equal(fake_log, "l");
+	assert_int_equal(fs_epoll_after_wait(ep, got, 0, 4), 0);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "llO");
+
+	/* A wait that saw both ready: they take turns, the original first;
+	 * the one call wasted, when the original ran dry, ends the turns. */
+	got[0] = (struct epoll_event){ EPOLLIN, { .u64 = fs_mirror_tag(r) } };
+	got[1] = (struct epoll_event){ EPOLLIN, { .u64 = 77 } };
+	assert_int_equal(fs_epoll_after_wait(ep, got, 2, 4), 1);
+	fake_n = 0;
+	memset(fake_log, 0, sizeof(fake_log));
+	fake_lq = 3;
+	fake_oq = 2;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "OLOLoL");
+	fake_lq = 1;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "OLOLoLL");
+	fs_real.accept4 = saved;
+
+	ev.events = EPOLLIN | EPOLLET;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev), 0);
+	atomic_store(&loc->since_original, 50);
+	got[0] = (struct epoll_event){ EPOLLIN, { .u64 = fs_mirror_tag(r) } };
+	assert_int_equal(fs_epoll_after_wait(ep, got, 1, 4), 1);
+	assert_int_equal(atomic_load(&loc->since_original), 50);	/* ET */
+	close(ep);
 	fs_close(l);
 }
 
@@ -541,7 +890,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(epoll_close_forgets, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(poll_reports_local_as_listener, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(select_reports_local_as_listener, t_reset, t_reset),
-		cmocka_unit_test_setup_teardown(accept_alternates, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(held_del_readd, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(held_del_other_add, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(held_not_when_visible, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(held_other_thread_flushes, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(accept_local_first, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(accept_nonblock_cache, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(wait_resets_original_probe, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(accept_blocking, t_reset, t_reset),
 	};
 

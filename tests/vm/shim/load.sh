@@ -45,18 +45,22 @@ shim_client_setup() {
 
 # wrk_start NAME PORT SECS [PATH [BODY-LEN]]: one wrk per destination
 # address, in the background; wrk_wait NAME collects them (wrk_stop
-# ends them early).
+# ends them early). WRK_PIN: a CPU per wrk (the i-th word for the i-th),
+# which then takes its SYNs (loopback: the sender's CPU).
 WRK_PIDS=()
 wrk_start() {
-	local name=$1 port=$2 secs=$3 path=${4:-/} len=${5:-64} i
+	local name=$1 port=$2 secs=$3 path=${4:-/} len=${5:-64} i pin=() cpus
+	read -r -a cpus <<<"${WRK_PIN:-}"
 	WRK_PIDS=()
 	for i in $(seq $((WRK_ADDR0 + 1)) $((WRK_ADDR0 + WRK_DEST))); do
+		pin=()
+		[ -z "${cpus[i - WRK_ADDR0 - 1]:-}" ] || pin=(taskset -c "${cpus[i - WRK_ADDR0 - 1]}")
 		# --timeout: a request unanswered for this long counts as an
 		# error ("timeout"). Not a latency test: requests take
 		# milliseconds even in the emulated guest; this catches a
 		# connection left on a queue nobody accepts from (wrk's default
 		# 2 s is raised for the guest's hiccups).
-		wrk -t1 -c"$WRK_CONNS" -d"${secs}s" --timeout "$WRK_TIMEOUT" \
+		"${pin[@]}" wrk -t1 -c"$WRK_CONNS" -d"${secs}s" --timeout "$WRK_TIMEOUT" \
 			-H 'Connection: close' -s "$SHIM_DIR/wrk-count.lua" \
 			"http://127.0.0.$i:$port$path" -- "$len" \
 			>"$WORK/$name.wrk$i" 2>&1 &
