@@ -120,6 +120,7 @@ version:
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
 # Debian's multiarch directory when dpkg knows it (ld.so searches it, so
 # LD_PRELOAD=libfastsocket.so works by name under PREFIX=/usr), else lib.
 MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
@@ -129,7 +130,7 @@ MAN_PAGES := fastsocket.4 libfastsocket.7 fastsocket.8
 # The release KDIR builds for, which is where its module belongs.
 MOD_KVER = $(shell cat "$(KDIR)/include/config/kernel.release" 2>/dev/null)
 MOD_DIR = $(DESTDIR)/lib/modules/$(MOD_KVER)/extra
-INSTALL_VARS = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" \
+INSTALL_VARS = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" SBINDIR="$(SBINDIR)" \
 	LIBDIR="$(LIBDIR)" MANDIR="$(MANDIR)"
 
 install: install-user install-module
