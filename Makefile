@@ -42,7 +42,7 @@ RT_BUILD := $(CURDIR)/build/$(RT_KVER)
 .PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
 .PHONY: shellcheck conformance
 .PHONY: install install-user install-module uninstall uninstall-user uninstall-module
-.PHONY: dkms dkms-remove version
+.PHONY: dkms dkms-remove version module-release
 .PHONY: bench demo model
 
 # The cost-model plugin and its guest helpers are x86-64 code (the guest is
@@ -133,6 +133,9 @@ MOD_DIR = $(DESTDIR)/lib/modules/$(MOD_KVER)/extra
 INSTALL_VARS = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" SBINDIR="$(SBINDIR)" \
 	LIBDIR="$(LIBDIR)" MANDIR="$(MANDIR)"
 
+module-release:
+	@echo $(MOD_KVER)
+
 install: install-user install-module
 
 install-user: shim tools
@@ -163,6 +166,8 @@ uninstall-module:
 # What DKMS builds from: the kbuild files only. Made again from this tree
 # on every run, so an earlier registration of this version goes first.
 DKMS_SRC := /usr/src/fastsocket-$(VERSION)
+# The sources, not what kbuild made next to them (fastsocket.mod.c).
+KMOD_SRC = $(filter-out %.mod.c,$(wildcard kmod/*.[ch]))
 
 dkms:
 	@command -v dkms >/dev/null || { echo "make: dkms is not installed (apt-get install dkms)" >&2; exit 1; }
@@ -171,7 +176,7 @@ dkms:
 	rm -rf "$(DKMS_SRC)"
 	mkdir -p "$(DKMS_SRC)/kmod"
 	cp -pR Kbuild include "$(DKMS_SRC)/"
-	cp -p kmod/Kbuild kmod/*.[ch] "$(DKMS_SRC)/kmod/"
+	cp -p kmod/Kbuild $(KMOD_SRC) "$(DKMS_SRC)/kmod/"
 	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf >"$(DKMS_SRC)/dkms.conf"
 	dkms add -m fastsocket -v $(VERSION)
 	dkms build -m fastsocket -v $(VERSION)
