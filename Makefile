@@ -127,8 +127,11 @@ MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
 LIBDIR ?= $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
 MANDIR ?= $(PREFIX)/share/man
 MAN_PAGES := fastsocket.4 libfastsocket.7 fastsocket.8
-# The release KDIR builds for, which is where its module belongs.
-MOD_KVER = $(shell cat "$(KDIR)/include/config/kernel.release" 2>/dev/null)
+# The release KDIR builds for (its modules' vermagic), which is where its
+# module belongs. Not include/config/kernel.release: Debian's headers
+# have the upstream version there (6.1.192 for 6.1.0-57-amd64).
+MOD_KVER = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"$$/\1/p' \
+	"$(KDIR)/include/generated/utsrelease.h" 2>/dev/null)
 MOD_DIR = $(DESTDIR)/lib/modules/$(MOD_KVER)/extra
 INSTALL_VARS = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" SBINDIR="$(SBINDIR)" \
 	LIBDIR="$(LIBDIR)" MANDIR="$(MANDIR)"

@@ -3,8 +3,8 @@
 # The Debian packages: dpkg-buildpackage -us -uc -b in a copy of the tree
 # as git sees it (tracked files and new ones not ignored: what a clean
 # clone of this work would hold), each package's contents, lintian; TAP.
-# The packages are left in build/deb/ for tests/vm/t-pkg-dkms.sh, which
-# installs them in the guest.
+# The packages are left in build/deb/ for tests/pkg/dkms.sh (DKMS from
+# fastsocket-dkms) and tests/vm/t-pkg-dkms.sh (nginx through them).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd -P)

@@ -46,6 +46,13 @@ no_files() {
 	[ -z "$left" ] || { echo "left behind:"; echo "$left"; return 1; }
 }
 
+# vermagic_is KO RELEASE: KO loads into RELEASE.
+vermagic_is() {
+	local got
+	got=$(modinfo -F vermagic "$1" | cut -d' ' -f1) || return 1
+	[ "$got" = "$2" ] || { echo "$1 is for $got"; return 1; }
+}
+
 # wrapper_preloads ROOT BINDIR LIBDIR: the installed wrapper picks the
 # library installed next to it.
 wrapper_preloads() {
@@ -66,6 +73,8 @@ install_case() { # NAME PREFIX LIBDIR [MAKE-VARS...]
 		"$prefix/share/man/man7/libfastsocket.7" \
 		"$prefix/share/man/man8/fastsocket.8" \
 		"/lib/modules/$kver/extra/fastsocket.ko"
+	tap "install ($name): the module's directory is its kernel release" \
+		vermagic_is "$d/lib/modules/$kver/extra/fastsocket.ko" "$kver"
 	tap "install ($name): the installed wrapper preloads the installed library" \
 		wrapper_preloads "$d" "$prefix/bin" "$libdir"
 	tap "install ($name): make uninstall" \
