@@ -5,6 +5,15 @@
 # make check      unit tests on the host, then the VM tests (see README.md)
 # make conformance  plain-vs-shim conformance cases on the host (TAP)
 # make clean      back to the tree as cloned
+# make install    library, wrapper, tools, man pages and the module into
+#                 DESTDIR + PREFIX (default /usr/local); the module goes to
+#                 /lib/modules/<release of KDIR>/extra, then depmod (not
+#                 with DESTDIR: a packaged module is depmod'ed on the
+#                 target). install-user: all but the module. uninstall:
+#                 removes what install put there.
+# make dkms       the module source in /usr/src/fastsocket-<version>,
+#                 then dkms add, build and install (rebuilt on kernel
+#                 upgrades); dkms-remove undoes it
 #
 # KDIR selects the kernel build tree. Default: the running kernel's, when
 # it has one, else the Debian headers tools/install-deps installs (the
@@ -32,6 +41,8 @@ RT_BUILD := $(CURDIR)/build/$(RT_KVER)
 
 .PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
 .PHONY: shellcheck conformance
+.PHONY: install install-user install-module uninstall uninstall-user uninstall-module
+.PHONY: dkms dkms-remove version module-release
 .PHONY: bench demo model
 
 # The cost-model plugin and its guest helpers are x86-64 code (the guest is
@@ -99,6 +110,84 @@ bench: deps
 # nginx with and without the shim, side by side, in a QEMU guest (~3 min)
 demo: deps
 	@bench/run --quick $(BENCH_ARGS)
+
+# One version, the module's (MODULE_VERSION in kmod/main.c): dkms.conf,
+# debian/changelog and the /usr/src directory follow it.
+VERSION := $(shell sed -n 's/^MODULE_VERSION("\(.*\)");$$/\1/p' kmod/main.c)
+
+version:
+	@echo $(VERSION)
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+# Debian's multiarch directory when dpkg knows it (ld.so searches it, so
+# LD_PRELOAD=libfastsocket.so works by name under PREFIX=/usr), else lib.
+MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
+LIBDIR ?= $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
+MANDIR ?= $(PREFIX)/share/man
+MAN_PAGES := fastsocket.4 libfastsocket.7 fastsocket.8
+# The release KDIR builds for (its modules' vermagic), which is where its
+# module belongs. Not include/config/kernel.release: Debian's headers
+# have the upstream version there (6.1.192 for 6.1.0-57-amd64).
+MOD_KVER = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"$$/\1/p' \
+	"$(KDIR)/include/generated/utsrelease.h" 2>/dev/null)
+MOD_DIR = $(DESTDIR)/lib/modules/$(MOD_KVER)/extra
+INSTALL_VARS = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" SBINDIR="$(SBINDIR)" \
+	LIBDIR="$(LIBDIR)" MANDIR="$(MANDIR)"
+
+module-release:
+	@echo $(MOD_KVER)
+
+install: install-user install-module
+
+install-user: shim tools
+	$(MAKE) -C libshim install $(INSTALL_VARS)
+	$(MAKE) -C tools install $(INSTALL_VARS)
+	for m in $(MAN_PAGES); do \
+		install -D -m 0644 Documentation/man/$$m \
+			"$(DESTDIR)$(MANDIR)/man$${m##*.}/$$m" || exit 1; \
+	done
+
+install-module: module
+	@test -n "$(MOD_KVER)" || { echo "make: $(KDIR) names no kernel release" >&2; exit 1; }
+	install -D -m 0644 kmod/fastsocket.ko "$(MOD_DIR)/fastsocket.ko"
+	$(if $(DESTDIR),@echo "make: DESTDIR set: run depmod $(MOD_KVER) on the target",depmod -a $(MOD_KVER))
+
+uninstall: uninstall-user uninstall-module
+
+uninstall-user:
+	$(MAKE) -C libshim uninstall $(INSTALL_VARS)
+	$(MAKE) -C tools uninstall $(INSTALL_VARS)
+	for m in $(MAN_PAGES); do rm -f "$(DESTDIR)$(MANDIR)/man$${m##*.}/$$m"; done
+
+uninstall-module:
+	@test -n "$(MOD_KVER)" || { echo "make: $(KDIR) names no kernel release" >&2; exit 1; }
+	rm -f "$(MOD_DIR)/fastsocket.ko"
+	$(if $(DESTDIR),@:,depmod -a $(MOD_KVER))
+
+# What DKMS builds from: the kbuild files only. Made again from this tree
+# on every run, so an earlier registration of this version goes first.
+DKMS_SRC := /usr/src/fastsocket-$(VERSION)
+# The sources, not what kbuild made next to them (fastsocket.mod.c).
+KMOD_SRC = $(filter-out %.mod.c,$(wildcard kmod/*.[ch]))
+
+dkms:
+	@command -v dkms >/dev/null || { echo "make: dkms is not installed (apt-get install dkms)" >&2; exit 1; }
+	if dkms status -m fastsocket -v $(VERSION) | grep -q .; then \
+		dkms remove -m fastsocket -v $(VERSION) --all; fi
+	rm -rf "$(DKMS_SRC)"
+	mkdir -p "$(DKMS_SRC)/kmod"
+	cp -pR Kbuild include "$(DKMS_SRC)/"
+	cp -p kmod/Kbuild $(KMOD_SRC) "$(DKMS_SRC)/kmod/"
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf >"$(DKMS_SRC)/dkms.conf"
+	dkms add -m fastsocket -v $(VERSION)
+	dkms build -m fastsocket -v $(VERSION)
+	dkms install -m fastsocket -v $(VERSION)
+
+dkms-remove:
+	dkms remove -m fastsocket -v $(VERSION) --all
+	rm -rf "$(DKMS_SRC)"
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean >/dev/null; fi
