@@ -152,24 +152,12 @@ uw0=$(proc_sum 8 a)
 grow 2 $K "unwatched_grace_ms 60000"
 assert_eq "$uw0" "$(proc_sum 8 a)" "SYNs counted unwatched with unwatched_grace_ms 60000"
 
-# unwatched_grace_ms 0, and CPU 0's worker stopped (out of poll): each SYN
-# of CPU 0 goes to a listener someone waits on at once.
+# unwatched_grace_ms 0 under load: nothing lost (what 0 does to a worker
+# nobody waits on is tests/vm/t-park.sh's unwatched phase; a stopped
+# worker is no such worker: the epoll set holding its local listener
+# stays on the socket's wait queue).
 set_knob "" unwatched_grace_ms 0
-pid0=$(ip netns exec a cat /proc/net/fastsocket | awk -v port=":$PORT" \
-	'$1 == "listener" { t = 1; next } t && $3 == 0 && index($1, port) { print $4 }')
-[ -n "$pid0" ] || fail "no local listener of CPU 0 in a: $(ip netns exec a cat /proc/net/fastsocket)"
-kill -STOP "$pid0"
-at_exit "kill -CONT $pid0"
-stopped() { [ "$(awk '{ print $3 }' "/proc/$1/stat")" = T ]; }
-wait_until 30 stopped "$pid0" || fail "worker $pid0 did not stop"
-uw0=$(proc_sum 8 a)
-ip netns exec a "$FSKTEST" client --port $PORT --cpu 0 --count 10 --timeout 60 \
-	>"$WORK/extra" || fail "CPU 0's connections with its worker stopped: $(cat "$WORK/extra")"
-kill -CONT "$pid0"
-uw1=$(proc_sum 8 a)
-[ "$uw1" -ge $((uw0 + 10)) ] ||
-	fail "unwatched_grace_ms 0: 10 SYNs for a stopped worker, unwatched $uw0 -> $uw1"
-info "unwatched_grace_ms 0, worker of CPU 0 stopped: unwatched $uw0 -> $uw1"
+grow 2 $K "unwatched_grace_ms 0"
 set_knob "" unwatched_grace_ms 10
 grow 2 $K "unwatched_grace_ms back to 10"
 
@@ -178,7 +166,7 @@ rc=0
 for p in "${clients[@]}"; do wait "$p" || rc=1; done
 kill -TERM "$srv"
 wait "$srv" || fail "server failed: $(cat "$WORK/server.err")"
-served=$(kv "$WORK/extra" ok)
+served=0
 for cpu in $(seq 0 $((N - 1))); do
 	assert_eq 0 "$(kv "$WORK/client$cpu" failed)" "failed connections from CPU $cpu: $(cat "$WORK/client$cpu.err")"
 	served=$((served + $(kv "$WORK/client$cpu" ok)))
