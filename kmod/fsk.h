@@ -29,11 +29,18 @@ struct socket;
 struct file;
 struct seq_file;
 
-/* main.c: module parameters, read with READ_ONCE() (writable at runtime). */
+/*
+ * main.c: module parameters, read with READ_ONCE() (writable at runtime).
+ * fsk_listen_spawn is the value a netns starts with (and the initial
+ * netns's, see main.c); a netns's own is fsk_net->listen_spawn.
+ */
 extern int fsk_listen_spawn;
 extern int fsk_fast_epoll;
 extern int fsk_receive_flow_deliver;
 extern int fsk_unwatched_grace_ms;
+
+/* Largest unwatched_grace_ms, parameter and sysctl alike. */
+#define FSK_GRACE_MS_MAX	60000
 
 /* Counters of one netns on one CPU (proc.c shows them, steer.c bumps them). */
 struct fsk_stats {
@@ -68,6 +75,13 @@ struct fsk_net {
 	struct hlist_head buckets[FSK_PORT_BUCKETS];	/* fsk_group by port, RCU */
 	struct hlist_head by_sk[FSK_SK_BUCKETS];	/* fsk_local by socket */
 	struct fsk_stats __percpu *stats;
+	/*
+	 * net.fastsocket.listen_spawn of this netns (FASTSOCKET_SPAWN_*):
+	 * written by its sysctl (and, in the initial netns, the parameter),
+	 * read with READ_ONCE() by the hook and the commands.
+	 */
+	int listen_spawn;
+	struct ctl_table_header *sysctl;	/* sysctl.c owns it */
 };
 
 /* NULL while the netns is still being set up (see close_watch.c). */
@@ -157,6 +171,10 @@ void fsk_steer_net_exit(struct net *net);
 /* proc.c */
 int fsk_proc_net_init(struct net *net);
 void fsk_proc_net_exit(struct net *net);
+
+/* sysctl.c: net.fastsocket.*, a table per netns. */
+int fsk_sysctl_net_init(struct net *net);
+void fsk_sysctl_net_exit(struct net *net);
 
 /* ioctl.c */
 int fsk_dev_register(void);

@@ -66,6 +66,15 @@ static int fsk_fdget_listener(int fd, struct fd *f, struct socket **sock)
 	return err;
 }
 
+/*
+ * net.fastsocket.listen_spawn of the caller's netns, the only netns whose
+ * listeners it may act on (fsk_check_listener()).
+ */
+static int fsk_caller_listen_spawn(void)
+{
+	return READ_ONCE(fsk_net(current->nsproxy->net_ns)->listen_spawn);
+}
+
 static long fsk_ioctl_info(void __user *uarg)
 {
 	struct fastsocket_info info = {
@@ -75,7 +84,7 @@ static long fsk_ioctl_info(void __user *uarg)
 			    FASTSOCKET_FEAT_STEER_IPV4 |
 			    (IS_ENABLED(CONFIG_IPV6) ?
 			     FASTSOCKET_FEAT_STEER_IPV6 : 0),
-		.enable_listen_spawn = READ_ONCE(fsk_listen_spawn),
+		.enable_listen_spawn = fsk_caller_listen_spawn(),
 		.enable_fast_epoll = READ_ONCE(fsk_fast_epoll),
 		.enable_receive_flow_deliver =
 			READ_ONCE(fsk_receive_flow_deliver),
@@ -87,7 +96,7 @@ static long fsk_ioctl_info(void __user *uarg)
 
 static long fsk_ioctl_spawn(struct fastsocket_spawn __user *uarg)
 {
-	int mode = READ_ONCE(fsk_listen_spawn);
+	int mode = fsk_caller_listen_spawn();
 	struct fastsocket_spawn arg;
 	struct socket *sock;
 	struct file *local;
@@ -136,7 +145,7 @@ out:
 
 static long fsk_ioctl_register(struct fastsocket_register __user *uarg)
 {
-	int mode = READ_ONCE(fsk_listen_spawn);
+	int mode = fsk_caller_listen_spawn();
 	struct fastsocket_register arg;
 	struct socket *sock;
 	struct fd f;

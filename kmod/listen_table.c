@@ -48,6 +48,7 @@
 #include <net/inet_sock.h>
 #include <net/ipv6.h>
 #include <net/tcp_states.h>
+#include <linux/fastsocket.h>
 
 #include "fsk.h"
 #include "compat.h"
@@ -346,7 +347,13 @@ enum fsk_pick fsk_table_pick(struct fsk_net *fn, const struct sock *listener,
 	if (rcu_access_pointer(reuse->prog) ||
 	    rcu_access_pointer(listener->sk_filter))
 		return FSK_PICK_SKIPPED;
-	local = rcu_dereference(g->local[cpu]);
+	/*
+	 * listen_spawn 0 turns this netns's steering off at once: SYNs go
+	 * where the kernel sends them, as on a CPU without a local
+	 * listener, so the parked and unwatched rules below still apply.
+	 */
+	local = READ_ONCE(fn->listen_spawn) == FASTSOCKET_SPAWN_OFF ? NULL :
+		rcu_dereference(g->local[cpu]);
 	pick = FSK_PICK_NO_LOCAL;
 	if (local && fsk_local_can_take(local, listener, reuse)) {
 		if (!READ_ONCE(local->parked)) {

@@ -41,10 +41,37 @@ static int fsk_param_set(const char *val, const struct kernel_param *kp,
 	return 0;
 }
 
+/*
+ * Whether the initial netns's fsk_net exists, so that a write of
+ * enable_listen_spawn can reach it: from register_pernet_subsys() in
+ * fsk_init() to unregister_pernet_subsys() in fsk_exit(). Parameters are
+ * set, at insmod as through sysfs, under the module's param_lock.
+ */
+static bool fsk_pernet_live;
+
+static void fsk_set_pernet_live(bool live)
+{
+	kernel_param_lock(THIS_MODULE);
+	fsk_pernet_live = live;
+	kernel_param_unlock(THIS_MODULE);
+}
+
+/*
+ * The value each new netns starts with, and the initial netns's own:
+ * that keeps a host's runtime write doing what it always did. Other
+ * netns keep theirs (net.fastsocket.listen_spawn).
+ */
 static int fsk_set_listen_spawn(const char *val, const struct kernel_param *kp)
 {
-	return fsk_param_set(val, kp, FASTSOCKET_SPAWN_AUTO,
-			     "0 (off), 1 (application pins workers) or 2 (module pins workers)");
+	int err;
+
+	lockdep_assert_held(&THIS_MODULE->param_lock);
+	err = fsk_param_set(val, kp, FASTSOCKET_SPAWN_AUTO,
+			    "0 (off), 1 (application pins workers) or 2 (module pins workers)");
+	if (!err && fsk_pernet_live)
+		WRITE_ONCE(fsk_net(&init_net)->listen_spawn,
+			   READ_ONCE(fsk_listen_spawn));
+	return err;
 }
 
 static int fsk_set_bool(const char *val, const struct kernel_param *kp)
@@ -54,7 +81,9 @@ static int fsk_set_bool(const char *val, const struct kernel_param *kp)
 
 static int fsk_set_grace(const char *val, const struct kernel_param *kp)
 {
-	return fsk_param_set(val, kp, 60000, "milliseconds from 0 to 60000");
+	BUILD_BUG_ON(FSK_GRACE_MS_MAX != 60000);	/* the message below */
+	return fsk_param_set(val, kp, FSK_GRACE_MS_MAX,
+			     "milliseconds from 0 to 60000");
 }
 
 static const struct kernel_param_ops fsk_grace_ops = {
@@ -75,14 +104,17 @@ static const struct kernel_param_ops fsk_bool_ops = {
 module_param_cb(enable_listen_spawn, &fsk_listen_spawn_ops, &fsk_listen_spawn,
 		0644);
 MODULE_PARM_DESC(enable_listen_spawn,
-		 "Per-CPU local listeners: 0 off, 1 the application pins its workers, 2 the module picks the least-loaded CPU and pins the worker (default 2; writable at runtime)");
+		 "Per-CPU local listeners: 0 off, 1 the application pins its workers, 2 the module picks the least-loaded CPU and pins the worker (default 2; writable at runtime). The initial value of net.fastsocket.listen_spawn in every netns; a write also sets the initial netns's");
 
 module_param_cb(unwatched_grace_ms, &fsk_grace_ops, &fsk_unwatched_grace_ms,
 		0644);
 MODULE_PARM_DESC(unwatched_grace_ms,
-		 "How long a local listener nobody waits on (a worker out of poll or accept, or accepting through io_uring) keeps its CPU's SYNs after one last found its worker waiting, in ms; then they go to a listener someone waits on (default 10; writable at runtime)");
+		 "How long a local listener nobody waits on (a worker out of poll or accept, or accepting through io_uring) keeps its CPU's SYNs after one last found its worker waiting, in ms; then they go to a listener someone waits on (default 10; writable at runtime; the same value as sysctl net.fastsocket.unwatched_grace_ms)");
 
-/* Read-only until they do something: a runtime write would be a no-op. */
+/*
+ * Read-only until they do something: a runtime write would be a no-op.
+ * For the same reason they have no sysctl.
+ */
 module_param_cb(enable_fast_epoll, &fsk_bool_ops, &fsk_fast_epoll, 0444);
 MODULE_PARM_DESC(enable_fast_epoll,
 		 "Fast epoll path: 0 off, 1 on (default 1; accepted for compatibility, not implemented yet)");
@@ -103,6 +135,8 @@ static int __net_init fsk_net_init(struct net *net)
 	struct fsk_net *fn = fsk_net(net);
 	int err;
 
+	/* Before the hook that reads it. */
+	fn->listen_spawn = READ_ONCE(fsk_listen_spawn);
 	fn->stats = alloc_percpu(struct fsk_stats);
 	if (!fn->stats)
 		return -ENOMEM;
@@ -113,8 +147,13 @@ static int __net_init fsk_net_init(struct net *net)
 	err = fsk_steer_net_init(net);
 	if (err)
 		goto err_proc;
+	err = fsk_sysctl_net_init(net);
+	if (err)
+		goto err_steer;
 	return 0;
 
+err_steer:
+	fsk_steer_net_exit(net);
 err_proc:
 	fsk_proc_net_exit(net);
 err_table:
@@ -127,6 +166,7 @@ static void __net_exit fsk_net_exit(struct net *net)
 {
 	struct fsk_net *fn = fsk_net(net);
 
+	fsk_sysctl_net_exit(net);
 	/* Unregistering the hooks waits for running ones (synchronize_net). */
 	fsk_steer_net_exit(net);
 	fsk_proc_net_exit(net);
@@ -148,6 +188,7 @@ static int __init fsk_init(void)
 	err = register_pernet_subsys(&fsk_net_ops);
 	if (err)
 		return err;
+	fsk_set_pernet_live(true);
 	err = fsk_close_watch_start();
 	if (err)
 		goto err_pernet;
@@ -167,6 +208,7 @@ err_pin:
 err_watch:
 	fsk_close_watch_stop();
 err_pernet:
+	fsk_set_pernet_live(false);
 	unregister_pernet_subsys(&fsk_net_ops);
 	rcu_barrier();
 	return err;
@@ -177,6 +219,7 @@ static void __exit fsk_exit(void)
 	fsk_dev_unregister();
 	fsk_pin_stop();
 	fsk_close_watch_stop();
+	fsk_set_pernet_live(false);
 	unregister_pernet_subsys(&fsk_net_ops);
 	/* The table's call_rcu() callbacks live in this module's text. */
 	rcu_barrier();

@@ -20,7 +20,8 @@
  *    hook cannot tell whether it decided), and SYNs whose listener has a
  *    socket filter a copy would not apply: counted "skipped".
  * For a served group, the CPU's local listener takes the SYN when it is
- * listening, still in the same reuseport group and not parked; otherwise
+ * listening, still in the same reuseport group and not parked, and the
+ * netns's net.fastsocket.listen_spawn is not 0; otherwise
  * the kernel's choice stands, which keeps the original listener as the
  * fallback, unless the kernel chose a parked local listener (its
  * SO_INCOMING_CPU preference does, for the parked listener's own CPU):

@@ -29,7 +29,10 @@
 #define FASTSOCKET_FEAT_REGISTER	(1U << 3)	/* FASTSOCKET_IOC_REGISTER */
 #define FASTSOCKET_FEAT_PARK		(1U << 4)	/* FASTSOCKET_IOC_PARK */
 
-/* enable_listen_spawn values (module parameter and FASTSOCKET_MODE). */
+/*
+ * enable_listen_spawn values (module parameter, sysctl
+ * net.fastsocket.listen_spawn and FASTSOCKET_MODE).
+ */
 #define FASTSOCKET_SPAWN_OFF		0	/* no local listeners */
 #define FASTSOCKET_SPAWN_APP_PINS	1	/* the worker pins itself */
 #define FASTSOCKET_SPAWN_AUTO		2	/* the module picks and pins */
@@ -38,7 +41,7 @@
  * struct fastsocket_info - what the loaded module is and does
  * @abi_version: FASTSOCKET_ABI_VERSION of the module
  * @features: FASTSOCKET_FEAT_* bits
- * @enable_listen_spawn: current value of the module parameter
+ * @enable_listen_spawn: net.fastsocket.listen_spawn of the caller's netns
  * @enable_fast_epoll: current value of the module parameter
  * @enable_receive_flow_deliver: current value of the module parameter
  * @nr_cpu_ids: highest possible CPU number + 1
@@ -83,13 +86,14 @@ struct fastsocket_info {
  * Errors (besides the usual EFAULT):
  *	EBADF		@fd is not open
  *	ENOTSOCK	@fd is not a socket
- *	EOPNOTSUPP	not a TCP socket, or enable_listen_spawn=0, or @fd has
+ *	EOPNOTSUPP	not a TCP socket, or the caller's netns has
+ *			net.fastsocket.listen_spawn 0, or @fd has
  *			a socket filter (SO_ATTACH_FILTER/SO_ATTACH_BPF), an
  *			IPsec policy (IP_XFRM_POLICY/IPV6_XFRM_POLICY), TCP-MD5
  *			or TCP-AO keys, or a ULP (TCP_ULP)
  *	EINVAL		not listening, bad @cpu value, flags or reserved set,
  *			FASTSOCKET_CPU_CURRENT while not pinned to one CPU,
- *			FASTSOCKET_CPU_AUTO while enable_listen_spawn != 2
+ *			FASTSOCKET_CPU_AUTO while listen_spawn != 2
  *	ENOPROTOOPT	@fd has no SO_REUSEPORT
  *	ENXIO		@cpu is offline (an explicit @cpu need not be one the
  *			caller may run on), or no allowed CPU is online

@@ -432,9 +432,9 @@ static int cmd_client(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "addr", 1, 0, 'a' }, { "port", 1, 0, 'p' },
 		{ "cpu", 1, 0, 'c' }, { "count", 1, 0, 'n' },
-		{ "timeout", 1, 0, 'T' }, { 0 }
+		{ "timeout", 1, 0, 'T' }, { "stop-file", 1, 0, 'S' }, { 0 }
 	};
-	const char *addr = "127.0.0.1";
+	const char *addr = "127.0.0.1", *stop_file = NULL;
 	int port = 8080, cpu = -1, count = 100, timeout = 60, o, v6only;
 	long ok = 0, failed = 0, i;
 	struct sockaddr_storage ss;
@@ -448,6 +448,7 @@ static int cmd_client(int argc, char **argv)
 		case 'c': cpu = atoi(optarg); break;
 		case 'n': count = atoi(optarg); break;
 		case 'T': timeout = atoi(optarg); break;
+		case 'S': stop_file = optarg; break;
 		default: return 2;
 		}
 	}
@@ -457,13 +458,16 @@ static int cmd_client(int argc, char **argv)
 	len = make_addr(addr, port, &ss, &v6only);
 	end = now() + timeout;
 	for (i = 0; i < count && now() < end; i++) {
+		/* Load that lasts until the test is done with it. */
+		if (stop_file && !access(stop_file, F_OK))
+			break;
 		if (one_connection(&ss, len))
 			failed++;
 		else
 			ok++;
 	}
 	printf("ok=%ld\nfailed=%ld\n", ok, failed);
-	return failed || ok != count;
+	return failed || (ok != count && !(stop_file && !access(stop_file, F_OK)));
 }
 
 /* A root-bound port, a worker that dropped to @uid spawns on it. */

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * net.fastsocket.* (/proc/sys/net/fastsocket/), a table per netns.
+ *
+ *   listen_spawn        per netns: fsk_net->listen_spawn
+ *   unwatched_grace_ms  global: the module parameter's variable itself,
+ *                       so the two can never disagree
+ *
+ * A netns's table is a copy of fsk_sysctl_template with the per-netns
+ * data pointers moved to its fsk_net. The copy and its header belong to
+ * the netns: made in fsk_net_init() (for a netns that existed before the
+ * module as for a new one), freed in fsk_net_exit() after
+ * unregister_net_sysctl_table() has waited for the handlers running in
+ * it. Root of a netns owned by another user namespace may write that
+ * netns's own knobs, so the global ones are read-only outside the
+ * initial netns.
+ *
+ * enable_fast_epoll and enable_receive_flow_deliver have no entry: they
+ * do nothing yet, and their parameters already show their values.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/slab.h>
+#include <linux/sysctl.h>
+#include <net/net_namespace.h>
+#include <linux/fastsocket.h>
+
+#include "fsk.h"
+
+static int fsk_grace_ms_max = FSK_GRACE_MS_MAX;
+
+/* proc_dointvec_minmax(), saying why a write was refused. */
+static int fsk_sysctl_minmax(struct ctl_table *table, int write, void *buffer,
+			     size_t *lenp, loff_t *ppos)
+{
+	int err = proc_dointvec_minmax(table, write, buffer, lenp, ppos);
+
+	if (write && err == -EINVAL)
+		pr_warn_ratelimited("net.fastsocket.%s: invalid value: use an integer from %d to %d\n",
+				    table->procname, *(int *)table->extra1,
+				    *(int *)table->extra2);
+	return err;
+}
+
+enum { FSK_SYSCTL_LISTEN_SPAWN, FSK_SYSCTL_GRACE };
+
+static struct ctl_table fsk_sysctl_template[] = {
+	[FSK_SYSCTL_LISTEN_SPAWN] = {
+		.procname	= "listen_spawn",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsk_sysctl_minmax,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= SYSCTL_TWO,	/* FASTSOCKET_SPAWN_AUTO */
+	},
+	[FSK_SYSCTL_GRACE] = {
+		.procname	= "unwatched_grace_ms",
+		.data		= &fsk_unwatched_grace_ms,
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsk_sysctl_minmax,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= &fsk_grace_ms_max,
+	},
+	{ }
+};
+
+int fsk_sysctl_net_init(struct net *net)
+{
+	struct fsk_net *fn = fsk_net(net);
+	struct ctl_table *table;
+
+	BUILD_BUG_ON(FASTSOCKET_SPAWN_AUTO != 2);
+	table = kmemdup(fsk_sysctl_template, sizeof(fsk_sysctl_template),
+			GFP_KERNEL);
+	if (!table)
+		return -ENOMEM;
+	table[FSK_SYSCTL_LISTEN_SPAWN].data = &fn->listen_spawn;
+	if (!net_eq(net, &init_net))
+		table[FSK_SYSCTL_GRACE].mode = 0444;
+	fn->sysctl = register_net_sysctl(net, "net/fastsocket", table);
+	if (!fn->sysctl) {
+		kfree(table);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void fsk_sysctl_net_exit(struct net *net)
+{
+	struct fsk_net *fn = fsk_net(net);
+	struct ctl_table *table = fn->sysctl->ctl_table_arg;
+
+	unregister_net_sysctl_table(fn->sysctl);
+	kfree(table);
+}
