@@ -190,15 +190,15 @@ static void check_backlog(struct doctor *d, const char *server, long backlog)
 }
 
 static void check_count(struct doctor *d, const char *server, const char *what,
-			const char *value, const char *fix)
+			const char *value, const char *note, const char *fix)
 {
 	unsigned int online = cpuset_count(&d->online);
 	long n = strtol(value, NULL, 10);
 
 	if (online && n > (long)online)
 		finding(d, "workers", fix,
-			"%s: %s %ld on %u online CPUs: workers share CPUs and their local listeners",
-			server, what, n, online);
+			"%s: %s %ld on %u online CPUs: workers share CPUs and their local listeners%s",
+			server, what, n, online, note);
 }
 
 void doctor_nginx(struct doctor *d)
@@ -215,8 +215,8 @@ void doctor_nginx(struct doctor *d)
 		finding(d, "nginx", "set \"worker_cpu_affinity auto;\" (or one CPU per mask) in " NGINX_CONF,
 			"worker_cpu_affinity \"%s\" gives a worker several CPUs: its local listener serves one of them",
 			c.affinity);
-	check_count(d, "nginx", c.reuseport ? "worker_processes (with listen ... reuseport: one worker's socket per CPU is steered to)" :
-		    "worker_processes", c.workers,
+	check_count(d, "nginx", "worker_processes", c.workers,
+		    c.reuseport ? " (with listen ... reuseport, only one worker's socket per CPU is steered to)" : "",
 		    "set \"worker_processes auto;\" in " NGINX_CONF);
 	check_backlog(d, "nginx", c.backlog);
 }
@@ -279,7 +279,7 @@ void doctor_haproxy(struct doctor *d)
 		finding(d, "haproxy", "map one CPU per thread (\"cpu-map auto:1/1-N 0-(N-1)\") in " HAPROXY_CONF,
 			"\"%s\" gives a thread several CPUs: its local listener serves one of them",
 			c.cpu_map);
-	check_count(d, "haproxy", "nbthread", c.workers,
+	check_count(d, "haproxy", "nbthread", c.workers, "",
 		    "set \"nbthread\" to the number of online CPUs (or leave it out) in " HAPROXY_CONF);
 	check_backlog(d, "haproxy", c.backlog);
 }

@@ -162,7 +162,7 @@ static void check_xps(struct doctor *d, const char *dev, unsigned int ntx)
 		cpuset_add(&one, (unsigned int)cpu);
 	cpuset_mask(&one, first, sizeof(first));
 	snprintf(fix, sizeof(fix),
-		 "echo %s > /sys/class/net/%s/queues/tx-0/xps_cpus (and one CPU per queue for tx-1 to tx-%u)",
+		 "echo %s > /sys/class/net/%s/queues/tx-0/xps_cpus (and another CPU for each of the other %u TX queues)",
 		 first, dev, ntx - 1);
 	finding(d, "xps", fix,
 		"%s has %u TX queues and no XPS: a worker's replies may leave through a queue another CPU serves",
