@@ -290,5 +290,23 @@ done
 "$ctl" --version | grep -q "^fastsocketctl .* (fastsocket ABI 1)$" || st=1
 check "--help for the tool and each command, --version" $st "$tmp/h.out"
 
+# --- the man page renders without a warning; install and uninstall
+page=$top/Documentation/man/fastsocketctl.8
+if command -v man >/dev/null; then
+	MANWIDTH=80 man --warnings -l "$page" 2>"$tmp/man.err" >"$tmp/man.out"
+	st=$?
+	[ ! -s "$tmp/man.err" ] && grep -q "doctor" "$tmp/man.out" || st=1
+	check "man -l fastsocketctl.8: renders without warnings" $st "$tmp/man.err"
+else
+	ok "man -l fastsocketctl.8 # SKIP no man(1)"
+fi
+d=$tmp/destdir
+st=0
+make -s -C "$top/tools" install DESTDIR="$d" PREFIX=/usr >"$tmp/inst.out" 2>&1 || st=1
+[ -x "$d/usr/sbin/fastsocketctl" ] && [ -f "$d/usr/share/man/man8/fastsocketctl.8" ] || st=1
+make -s -C "$top/tools" uninstall DESTDIR="$d" PREFIX=/usr >>"$tmp/inst.out" 2>&1 || st=1
+[ -z "$(find "$d" -type f)" ] || { st=1; find "$d" -type f >>"$tmp/inst.out"; }
+check "make -C tools install/uninstall with DESTDIR and PREFIX: sbin and man8" $st "$tmp/inst.out"
+
 echo "1..$n"
 [ $failed = 0 ]
