@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #define CTL_VERSION	"0.1"
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* Exit codes, as --help and fastsocketctl(8) document them. */
 #define EXIT_FINDINGS	1

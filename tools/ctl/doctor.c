@@ -56,7 +56,7 @@ void doctor_add_port(struct doctor *d, unsigned int port)
 	for (i = 0; i < d->nports; i++)
 		if (d->ports[i] == port)
 			return;
-	if (d->nports < (int)(sizeof(d->ports) / sizeof(d->ports[0])))
+	if (d->nports < (int)ARRAY_SIZE(d->ports))
 		d->ports[d->nports++] = port;
 }
 

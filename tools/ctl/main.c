@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 		ctl_err("no command given (status, stats or doctor; see --help)");
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
 		if (!strcmp(argv[optind], commands[i].name)) {
 			optind++;
 			/* Each command parses its own options from argv[0]. */

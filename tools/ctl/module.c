@@ -34,7 +34,7 @@ static const char *const feature_names[] = {
 
 const char *module_feature_name(unsigned int bit)
 {
-	if (bit < sizeof(feature_names) / sizeof(feature_names[0]))
+	if (bit < ARRAY_SIZE(feature_names))
 		return feature_names[bit];
 	return "unknown";
 }
