@@ -26,17 +26,19 @@ static bool is_gauge(const char *col)
 	return !strcmp(col, "cpu") || !strcmp(col, "local_listeners");
 }
 
+/* Right-aligned columns, as wide as their names, at least 8. */
 static int width(const char *col)
 {
 	int n = (int)strlen(col);
 
-	return n < 9 ? 9 : n + 1;
+	return n < 8 ? 8 : n;
 }
 
 static void print_header(const struct table *t)
 {
-	for (int c = 0; c < t->ncols; c++)
-		printf("%-*s", c ? width(t->cols[c]) : 5, t->cols[c]);
+	printf("%-4s", t->cols[0]);
+	for (int c = 1; c < t->ncols; c++)
+		printf(" %*s", width(t->cols[c]), t->cols[c]);
 	putchar('\n');
 }
 
@@ -62,17 +64,17 @@ static void print_rows(const struct table *t, const struct table *prev,
 	int r, c;
 
 	for (r = 0; r < t->nrows; r++) {
-		printf("%-5llu", t->rows[r][0]);
+		printf("%-4llu", t->rows[r][0]);
 		for (c = 1; c < t->ncols; c++) {
 			v = value(t, prev, r, c, secs);
 			sum[c] += v;
-			printf("%-*lld", width(t->cols[c]), v);
+			printf(" %*lld", width(t->cols[c]), v);
 		}
 		putchar('\n');
 	}
-	printf("%-5s", "all");
+	printf("%-4s", "all");
 	for (c = 1; c < t->ncols; c++)
-		printf("%-*lld", width(t->cols[c]), sum[c]);
+		printf(" %*lld", width(t->cols[c]), sum[c]);
 	putchar('\n');
 }
 
