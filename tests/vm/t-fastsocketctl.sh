@@ -29,6 +29,19 @@ sys.exit(0 if eval("(" + sys.argv[2] + ")") else 1)' "$1" "$2" ||
 		fail "$1: not ($2): $(cat "$1")"
 }
 
+# steered_some: some SYN was steered to a local listener since the reset.
+steered_some() {
+	[ "$(proc_sum 2)" -gt 0 ]
+}
+
+# settled: /proc/net/fastsocket is as it was at the previous call.
+settled() {
+	local prev
+	prev=$(cat "$WORK/proc" 2>/dev/null || true)
+	cat /proc/net/fastsocket >"$WORK/proc"
+	[ "$prev" = "$(cat "$WORK/proc")" ]
+}
+
 shim_client_setup
 fsk_load
 d=$WORK/nginx
@@ -43,7 +56,7 @@ echo 0 >/proc/net/fastsocket
 
 # Under load: rates.
 wrk_start load "$PORT" 8
-wait_until 20 test "$(proc_sum 2)" -gt 0 || fail "no SYN steered under load"
+wait_until 20 steered_some || fail "no SYN steered under load"
 "$CTL" stats -i 1 -c 2 >"$WORK/rates" || fail "stats -i 1 -c 2 failed"
 wrk_wait load
 shim_assert_wrk load
@@ -53,8 +66,9 @@ assert_eq "cpu steered" "$(head -n1 "$WORK/rates" | awk '{ print $1, $2 }')" "it
 [ "$(awk '$1 == "all" { s += $2 } END { print s + 0 }' "$WORK/rates")" -gt 0 ] ||
 	fail "stats -i: no SYN steered per second while wrk ran"
 
-# No load now: the counters stand still.
-cp /proc/net/fastsocket "$WORK/proc"
+# No load now: once the last connections are through (a second without
+# a change), the counters stand still.
+wait_until -i 1 20 settled || fail "the counters keep moving after the load"
 "$CTL" --json stats >"$WORK/stats.json" || fail "stats --json failed"
 "$CTL" status --json >"$WORK/status.json" || fail "status --json failed"
 "$CTL" status >"$WORK/status.txt" || fail "status failed"
