@@ -26,14 +26,9 @@ one_local() {
 
 shim_client_setup
 fsk_load
-NGINX_PORT=8311
-nginx_conf "$d" "$NGINX_PORT" 1 off
-SERVER_LOG=$d/error.log
-"$FASTSOCKET" --log info -- "$NGINX" -p "$d" -c "$d/nginx.conf" \
-	>"$d/stdout" 2>"$d/stderr" &
-srv=$!
-at_exit "kill_tree $srv"
-wait_http "http://127.0.0.1:$NGINX_PORT/" 30
+NGINX_PORT=8310
+nginx_start "$d" 1 off
+srv=$NGINX_PID
 wait_until 30 one_local || { cat /proc/net/fastsocket >&2; fail "no local listener"; }
 [ "$PROC_LL_SUM" = 1 ] || { cat /proc/net/fastsocket >&2; fail "$PROC_LL_SUM local listeners, expected 1 (one worker)"; }
 wcpu=-1

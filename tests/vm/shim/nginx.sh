@@ -24,16 +24,25 @@ nginx_conf() {
 # and the module's counters, stop it. NGINX_MAIN: more main-context
 # directives; NGINX_EXPECT: what the shim must have logged (default: a
 # local listener made). The error log stays in $WORK/NAME/error.log.
-nginx_case() {
-	local name=$1 workers=$2 mutex=$3 d=$WORK/$1 srv rc
+# nginx_start DIR WORKERS MUTEX: nginx under the shim on the next
+# NGINX_PORT, configured in DIR (daemon off: NGINX_PID is its master,
+# killed at exit); returns once it answers.
+nginx_start() {
+	local d=$1 workers=$2 mutex=$3
 	NGINX_PORT=$((${NGINX_PORT:-8200} + 1))
 	nginx_conf "$d" "$NGINX_PORT" "$workers" "$mutex" off "${NGINX_MAIN:-}"
 	SERVER_LOG=$d/error.log
 	"$FASTSOCKET" --log info -- "$NGINX" -p "$d" -c "$d/nginx.conf" \
 		>"$d/stdout" 2>"$d/stderr" &
-	srv=$!
-	at_exit "kill_tree $srv"
+	NGINX_PID=$!
+	at_exit "kill_tree $NGINX_PID"
 	wait_http "http://127.0.0.1:$NGINX_PORT/" 30
+}
+
+nginx_case() {
+	local name=$1 workers=$2 mutex=$3 d=$WORK/$1 srv rc
+	nginx_start "$d" "$workers" "$mutex"
+	srv=$NGINX_PID
 	# accept_mutex on: a worker arms the listening socket (and gets its
 	# local listener) only once it has held the mutex.
 	[ "$mutex" = on ] || wait_local_listeners 30
