@@ -3,6 +3,7 @@
 # make            build kmod/fastsocket.ko, libshim/libfastsocket.so, tools,
 #                 and on x86-64 the cost-model plugin (bench/model)
 # make check      unit tests on the host, then the VM tests (see README.md)
+# make check-debug, make check-rt  the VM tests on the debug or RT kernel
 # make conformance  plain-vs-shim conformance cases on the host (TAP)
 # make clean      back to the tree as cloned
 # make install    library, wrapper, tools, man pages and the module into
@@ -30,16 +31,32 @@ endif
 CC ?= cc
 export CC
 
-# The module for the PREEMPT_RT kernel the QEMU guest boots with
-# --kernel rt, built out of tree in build/<release>/: kbuild cannot put
-# the objects of M= elsewhere, so the sources are copied there first
-# (cp -p keeps their times: an unchanged file is not rebuilt).
-# tests/vm/lib.sh loads build/$(uname -r)/kmod/fastsocket.ko when it exists.
+# The module for another kernel than KDIR's, built out of tree in
+# build/<release>/: kbuild cannot put the objects of M= elsewhere, so the
+# sources are copied there first (cp -p keeps their times: an unchanged
+# file is not rebuilt). tests/vm/lib.sh loads build/$(uname -r)/kmod/
+# fastsocket.ko when it exists. $(call module-for,RELEASE,KDIR)
+define module-for
+	@mkdir -p "$(CURDIR)/build/$(1)/kmod" "$(CURDIR)/build/$(1)/include"
+	@cp -p Kbuild "$(CURDIR)/build/$(1)/"
+	@cp -pR include/. "$(CURDIR)/build/$(1)/include/"
+	@rm -f "$(CURDIR)/build/$(1)"/kmod/*.[ch]
+	@cp -p kmod/Kbuild kmod/*.[ch] "$(CURDIR)/build/$(1)/kmod/"
+	$(MAKE) -C "$(2)" M="$(CURDIR)/build/$(1)" W=1 modules
+endef
+
+# The PREEMPT_RT kernel the QEMU guest boots with --kernel rt.
 RT_KVER ?= $(shell tools/kernel-version rt 2>/dev/null)
 RT_KDIR ?= /usr/src/linux-headers-$(RT_KVER)
-RT_BUILD := $(CURDIR)/build/$(RT_KVER)
 
-.PHONY: all module module-rt shim tools check unit vm-check clean deps sparse checkpatch
+# The debugging kernel tools/build-debug-kernel installs where
+# tests/vm/run --kernel debug boots it (the same cache directory).
+VM_CACHE ?= $(or $(FASTSOCKET_VM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fastsocket-vm)
+DEBUG_KVER ?= $(notdir $(wildcard $(VM_CACHE)/debug/lib/modules/*))
+DEBUG_KDIR ?= $(VM_CACHE)/debug/lib/modules/$(DEBUG_KVER)/build
+
+# check-debug and check-rt: the VM suite on the debug or PREEMPT_RT kernel
+.PHONY: all module module-rt module-debug check-debug check-rt shim tools check unit vm-check clean deps sparse checkpatch
 .PHONY: shellcheck conformance
 .PHONY: install install-user install-module uninstall uninstall-user uninstall-module
 .PHONY: dkms dkms-remove version module-release
@@ -60,12 +77,11 @@ module:
 
 module-rt:
 	@test -n "$(RT_KVER)" -a -d "$(RT_KDIR)" || { echo "make: no RT kernel build tree at RT_KDIR=$(RT_KDIR); install linux-headers-rt-amd64 or set RT_KDIR" >&2; exit 1; }
-	@mkdir -p "$(RT_BUILD)/kmod" "$(RT_BUILD)/include"
-	@cp -p Kbuild "$(RT_BUILD)/"
-	@cp -pR include/. "$(RT_BUILD)/include/"
-	@rm -f "$(RT_BUILD)"/kmod/*.[ch]
-	@cp -p kmod/Kbuild kmod/*.[ch] "$(RT_BUILD)/kmod/"
-	$(MAKE) -C "$(RT_KDIR)" M="$(RT_BUILD)" W=1 modules
+	$(call module-for,$(RT_KVER),$(RT_KDIR))
+
+module-debug:
+	@test -n "$(DEBUG_KVER)" -a -d "$(DEBUG_KDIR)" || { echo "make: no debug kernel build tree at DEBUG_KDIR=$(DEBUG_KDIR); run tools/build-debug-kernel" >&2; exit 1; }
+	$(call module-for,$(DEBUG_KVER),$(DEBUG_KDIR))
 
 # Static analysis of the module: sparse on every object (make C=2).
 sparse:
@@ -102,6 +118,15 @@ conformance: shim
 
 check: deps
 	@tests/check
+
+# The whole VM suite (2 and 4 vCPUs) on the debugging kernel (KASAN,
+# lockdep, kmemleak, ...; build it first: tools/build-debug-kernel) or on
+# Debian's PREEMPT_RT kernel. Slow, hence not part of check.
+check-debug: deps
+	@tests/check --kernel debug
+
+check-rt: deps
+	@tests/check --kernel rt
 
 # The benchmark suite (bench/README.md): make bench BENCH_ARGS="--reps 3"
 bench: deps

@@ -15,14 +15,15 @@ nap() {
 
 # wait_until [-i INTERVAL] SECS CMD...: run CMD every INTERVAL seconds
 # (default 0.1) until it succeeds; return 1 if it still failed after SECS
-# seconds. The caller says what timed out.
+# seconds, times FSK_TIME_SCALE (tests/vm/run sets it for a slow guest
+# kernel). The caller says what timed out.
 wait_until() {
 	local every=0.1 end
 	if [ "$1" = -i ]; then
 		every=$2
 		shift 2
 	fi
-	end=$((${EPOCHREALTIME/./} + $1 * 1000000))
+	end=$((${EPOCHREALTIME/./} + $1 * ${FSK_TIME_SCALE:-1} * 1000000))
 	shift
 	until "$@"; do
 		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
