@@ -72,18 +72,17 @@ locality_case() { # name workers fs_testsrv-args...
 	fi
 	proc_read
 	info "$name: SYNs steered $PROC_ST_SUM, no_local $PROC_NL_SUM, existing $PROC_EX_SUM"
-	# Every SYN found a local listener on its CPU (no_local 0); the
-	# module steered it, or left it to the kernel because its 4-tuple
-	# was still in TIME_WAIT on the server ("existing": the client's
-	# port walk restarts elsewhere every 10 s, see common.sh; 0 to 3
-	# per 1000 here, once 48 per 1000 with 8 workers on 4 CPUs), and the
-	# kernel's reuseport choice still preferred the local listener (the
-	# locality above counts those, and must be >= 99.9%). So the share
-	# steered by the module itself is held to the nginx tests' 90%.
+	# Every SYN found a local listener on its CPU (no_local 0) and the
+	# module steered it. A SYN it leaves to the kernel by design is one
+	# that matches a flow the kernel already has ("existing"): a
+	# retransmitted SYN, or a reused client port meeting a TIME_WAIT,
+	# which fs_testsrv avoids by letting the client close first (until
+	# it did, 0 to 48 per 1000 here, and the kernel's reuseport pick
+	# once put 4 of them on another CPU's listener).
 	assert_eq 0 "$PROC_NL_SUM" "$name: SYNs on a CPU without a local listener"
 	[ $((PROC_ST_SUM + PROC_EX_SUM)) -ge "$ok" ] ||
 		fail "$name: the module saw $((PROC_ST_SUM + PROC_EX_SUM)) SYNs for $ok connections"
-	assert_ratio "$PROC_ST_SUM" "$ok" 900 "$name: SYNs steered by the module"
+	assert_ratio "$PROC_ST_SUM" "$ok" 990 "$name: SYNs steered by the module"
 	grep -q "local listener fd .* (module)" "$out.err" ||
 		fail "$name: no local listener made by the module: $(cat "$WORK/$name.err")"
 }
