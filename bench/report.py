@@ -439,15 +439,19 @@ def render_png(r, path):
     panels = []
 
     def write(name, clusters, value):
+        """The panel's data file and the configurations that have a point
+        in it: gnuplot refuses a series without one."""
         fn = os.path.join(tmp, name)
+        shown = [cfg for cfg in cfgs
+                 if any(value(idx.get(key + (cfg,))) is not None for _, key in clusters)]
         with open(fn, "w") as f:
             for label, key in clusters:
                 cols = []
-                for cfg in cfgs:
+                for cfg in shown:
                     v = value(idx.get(key + (cfg,)))
                     cols += ["NaN", "NaN", "NaN"] if v is None else ["%g" % x for x in v]
                 f.write('"%s" %s\n' % (label, " ".join(cols)))
-        return fn
+        return fn, shown
 
     def rate3(x):
         return None if not x or not x["rate"] else (x["rate"]["median"], x["rate"]["min"], x["rate"]["max"])
@@ -457,7 +461,7 @@ def render_png(r, path):
         clusters = [("%s\\n%s" % (s, CL_NAME.get(c, c)), (s, wl, c)) for s in servers for c in clients
                     if any((s, wl, c, cfg) in idx for cfg in CFG_ORDER)]
         if clusters:
-            panels.append((write("rate-" + wl, clusters, rate3), title, "%.0f", False))
+            panels.append(write("rate-" + wl, clusters, rate3) + (title, "%.0f", False))
 
     def loc3(x):
         if not x:
@@ -474,8 +478,8 @@ def render_png(r, path):
     # Nothing to show without the module or fsb-httpd (gnuplot refuses a
     # panel without points).
     if any(loc3(idx.get(key + (cfg,))) for _, key in clusters for cfg in cfgs):
-        panels.append((write("locality", clusters, loc3),
-                       "locality, short connections: % of connections on the SYN's CPU", "%.0f", True))
+        panels.append(write("locality", clusters, loc3) +
+                      ("locality, short connections: % of connections on the SYN's CPU", "%.0f", True))
 
     env = r["environment"]
     where = {"qemu-tcg": "QEMU software emulation", "qemu-kvm": "QEMU/KVM", "host": "real host"}[r["where"]]
@@ -489,11 +493,11 @@ def render_png(r, path):
         f.write("set style fill solid 0.8 border -1\nset boxwidth 0.9\nset grid ytics\n")
         f.write("set key outside right top vertical\nset yrange [0:*]\nset xtics nomirror\n")
         f.write("set bmargin 4.5\nset lmargin 9\n")
-        for fn, title, fmt, pct in panels:
+        for fn, shown, title, fmt, pct in panels:
             f.write('set title "%s"\n' % title)
             f.write('set yrange [0:%s]\n' % ("105" if pct else "*"))
             plots = []
-            for i, cfg in enumerate(cfgs):
+            for i, cfg in enumerate(shown):
                 base = 2 + 3 * i
                 plots.append('"%s" using %d:%d:%d:xtic(1) title "%s" lc %d' % (
                     fn, base, base + 1, base + 2, CFG_SHORT[cfg], CFG_ORDER.index(cfg) + 1))
