@@ -22,6 +22,13 @@
 #include "shim.h"
 #include "sibling.h"
 
+/*
+ * Set for good before the first orphan's key is: until then an accept
+ * that finds no local listener of its own, the pass-through case, need
+ * not scan every slot for one.
+ */
+static atomic_bool orphans_made;
+
 static bool queued(int lfd)
 {
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
@@ -74,6 +81,7 @@ void fs_locals_close_thread(pid_t tid)
 			continue;
 		if (lfd >= 0 && outlives_thread(loc, lfd, &migrate)) {
 			atomic_store(&loc->accepted, false);
+			atomic_store(&orphans_made, true);
 			atomic_store(&loc->key,
 				     fs_local_key(fs_local_key_lid(key),
 						  fs_local_key_lgen(key),
@@ -104,6 +112,8 @@ struct fs_local *fs_local_orphan_of(fs_ent e)
 {
 	int hw = fs_locals_hw();
 
+	if (!atomic_load(&orphans_made))
+		return NULL;
 	for (int i = 0; i < hw; i++) {
 		struct fs_local *loc = fs_local_at(i);
 		uint64_t k = atomic_load(&loc->key);
@@ -146,6 +156,7 @@ void fs_locals_fork_child(pid_t old_tid)
 			 * parent, which cannot accept from it). */
 			struct fs_listener *l = &fs_listeners[fs_local_key_lid(key)];
 
+			atomic_store(&orphans_made, true);
 			atomic_store(&loc->key,
 				     fs_local_key(fs_local_key_lid(key),
 						  fs_local_key_lgen(key),
