@@ -15,11 +15,20 @@
 #
 # Loopback only; bounded counts (PER_CPU connections per CPU) and time
 # (timeout on every step); no timing assertions.
+#
+# Environment (make check-sanitize sets both; unset, the default holds):
+#   FASTSOCKET_TEST_LIB      the library to test (default:
+#                            libshim/libfastsocket.so)
+#   FASTSOCKET_TEST_PRELOAD  what to preload in front of it, e.g. the ASan
+#                            runtime an ASan-built library needs first
+#                            (default: nothing)
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd -P)
 top=$(cd "$here/../.." && pwd -P)
-lib=$top/libshim/libfastsocket.so
+lib=${FASTSOCKET_TEST_LIB:-$top/libshim/libfastsocket.so}
+pre=${FASTSOCKET_TEST_PRELOAD:-}
+preload=${pre:+$pre:}$lib
 wrapper=$top/tools/fastsocket
 srv=$top/tests/progs/fs_testsrv
 cli=$top/tests/progs/fs_testcli
@@ -76,7 +85,7 @@ start_server() {
 	done
 	shift
 	# shellcheck disable=SC2086
-	env LD_PRELOAD="$lib" $env_args "${server:-$srv}" --timeout 100 "$@" \
+	env LD_PRELOAD="$preload" $env_args "${server:-$srv}" --timeout 100 "$@" \
 		>"$tmp/srv.out" 2>"$tmp/srv.err" &
 	srv_pid=$!
 	port=
@@ -216,7 +225,8 @@ grep -q '^fastsocket: --mode: "7": not 0, 1 or 2$' "$tmp/w.out" || st=1
 check "tools/fastsocket rejects bad options with exit 2" $st "$tmp/w.out"
 
 st=0
-timeout 60 sh "$wrapper" --log info --mode 2 --cpus 0-1 -- "$srv" --timeout 50 \
+# The wrapper puts --lib in front of LD_PRELOAD, which is ours or unset.
+timeout 60 env ${pre:+LD_PRELOAD="$pre"} sh "$wrapper" --lib "$lib" --log info --mode 2 --cpus 0-1 -- "$srv" --timeout 50 \
 	>"$tmp/srv.out" 2>"$tmp/srv.err" &
 srv_pid=$!
 i=0
@@ -248,14 +258,14 @@ else
 	# http_case NAME PORTS-VALUE: start the server, fetch a few times.
 	http_case() {
 		hport=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-		timeout 60 env LD_PRELOAD="$lib" FASTSOCKET_LOG=info FASTSOCKET_PORTS="$2" \
+		timeout 60 env LD_PRELOAD="$preload" FASTSOCKET_LOG=info FASTSOCKET_PORTS="$2" \
 			"$py" -m http.server "$hport" --bind 127.0.0.1 \
 			--directory "$tmp/www" >"$tmp/py.out" 2>"$tmp/py.err" &
 		srv_pid=$!
 		got=0
 		i=0
 		while [ $i -lt 100 ]; do
-			if env LD_PRELOAD="$lib" FASTSOCKET_PORTS="$2" \
+			if env LD_PRELOAD="$preload" FASTSOCKET_PORTS="$2" \
 				curl -sf --max-time 5 "http://127.0.0.1:$hport/index.txt" \
 				>"$tmp/curl.out" 2>"$tmp/curl.err"; then
 				got=1
@@ -267,7 +277,7 @@ else
 		fetched=0
 		if [ $got = 1 ]; then
 			for _ in 1 2 3 4 5 6 7 8 9 10; do
-				env LD_PRELOAD="$lib" FASTSOCKET_PORTS="$2" \
+				env LD_PRELOAD="$preload" FASTSOCKET_PORTS="$2" \
 					curl -sf --max-time 5 "http://127.0.0.1:$hport/index.txt" \
 					>>"$tmp/curl.out" 2>>"$tmp/curl.err" && fetched=$((fetched + 1))
 			done
