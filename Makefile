@@ -232,3 +232,4 @@ clean:
 	$(MAKE) -C tests/progs clean
 	$(MAKE) -C tests/conformance clean
 	$(MAKE) -C tests/vm clean
+	rm -rf build/sanitize
