@@ -4,6 +4,9 @@
 #                 and on x86-64 the cost-model plugin (bench/model)
 # make check      unit tests on the host, then the VM tests (see README.md)
 # make check-debug, make check-rt  the VM tests on the debug or RT kernel
+# make check-sanitize  the unit tests and the host integration test against
+#                 the shim built with ASan+UBSan, then with TSan, in
+#                 build/sanitize/ (Documentation/sanitizers.md)
 # make conformance  plain-vs-shim conformance cases on the host (TAP)
 # make clean      back to the tree as cloned
 # make install    library, wrapper, tools, man pages and the module into
@@ -57,7 +60,7 @@ DEBUG_KDIR ?= $(VM_CACHE)/debug/lib/modules/$(DEBUG_KVER)/build
 
 # check-debug and check-rt: the VM suite on the debug or PREEMPT_RT kernel
 .PHONY: all module module-rt module-debug check-debug check-rt shim tools check unit vm-check clean deps sparse checkpatch
-.PHONY: shellcheck conformance
+.PHONY: shellcheck conformance check-sanitize
 .PHONY: install install-user install-module uninstall uninstall-user uninstall-module
 .PHONY: dkms dkms-remove version module-release
 .PHONY: bench demo model
@@ -127,6 +130,12 @@ check-debug: deps
 
 check-rt: deps
 	@tests/check --kernel rt
+
+# The shim under the sanitizers (host only, no guest): ASan+UBSan and TSan
+# builds in build/sanitize/{asan,tsan}, each running the unit tests and
+# the host integration test; any sanitizer report fails it.
+check-sanitize: deps
+	@tests/sanitize/run
 
 # The benchmark suite (bench/README.md): make bench BENCH_ARGS="--reps 3"
 bench: deps
@@ -223,3 +232,4 @@ clean:
 	$(MAKE) -C tests/progs clean
 	$(MAKE) -C tests/conformance clean
 	$(MAKE) -C tests/vm clean
+	rm -rf build/sanitize

@@ -15,7 +15,9 @@
 #include "testing.h"
 
 static struct fs_mirror recs[FS_MAX_MIRRORS];
-static int recs_hw;
+/* How many of recs[] were ever used. Grows under the lock, and is read
+ * without it after every epoll wait (fs_mirror_fix_events): atomic. */
+static _Atomic int recs_hw;
 static uint32_t next_epid = 1;
 
 /* r's epoll fd is still the epoll instance r was made for. */
@@ -156,7 +158,7 @@ struct fs_mirror *fs_mirror_alloc(void)
 	}
 	if (recs_hw >= FS_MAX_MIRRORS)
 		return NULL;
-	return &recs[recs_hw++];
+	return &recs[atomic_fetch_add(&recs_hw, 1)];
 }
 
 uint64_t fs_mirror_tag(const struct fs_mirror *r)
@@ -202,7 +204,8 @@ int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
 			continue;
 		}
 		u &= ~FS_MIRROR_TAG_MASK;
-		if (u == 0 || u > (uint64_t)recs_hw)
+		if (u == 0 ||
+		    u > (uint64_t)atomic_load_explicit(&recs_hw, memory_order_relaxed))
 			continue;
 		if (!recs[u - 1].used) {
 			/* Its record is gone but the registration is not (it

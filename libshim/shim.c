@@ -12,7 +12,7 @@
 
 #include "log.h"
 
-__thread struct fs_thread fs_self __attribute__((tls_model("initial-exec"))) = {
+__thread struct fs_thread fs_self __attribute__((tls_model(FS_TLS_MODEL))) = {
 	.cpu = -1,
 	.load_slot = -1,
 };

@@ -15,11 +15,25 @@
 #
 # Loopback only; bounded counts (PER_CPU connections per CPU) and time
 # (timeout on every step); no timing assertions.
+#
+# Environment (make check-sanitize sets both; unset, the default holds):
+#   FASTSOCKET_TEST_LIB      the library to test (default:
+#                            libshim/libfastsocket.so)
+#   FASTSOCKET_TEST_PRELOAD  what to preload in front of it, e.g. the ASan
+#                            runtime an ASan-built library needs first
+#                            (default: nothing)
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd -P)
 top=$(cd "$here/../.." && pwd -P)
-lib=$top/libshim/libfastsocket.so
+lib=${FASTSOCKET_TEST_LIB:-$top/libshim/libfastsocket.so}
+pre=${FASTSOCKET_TEST_PRELOAD:-}
+preload=${pre:+$pre:}$lib
+# curl, the client of the http.server case, runs under the shim too, but
+# not with a runtime in front: curl 7.88 hangs in setlocale() at start
+# with libasan preloaded, shim or no shim (Documentation/sanitizers.md).
+curl_preload=$lib
+[ -z "$pre" ] || curl_preload=
 wrapper=$top/tools/fastsocket
 srv=$top/tests/progs/fs_testsrv
 cli=$top/tests/progs/fs_testcli
@@ -76,7 +90,7 @@ start_server() {
 	done
 	shift
 	# shellcheck disable=SC2086
-	env LD_PRELOAD="$lib" $env_args "${server:-$srv}" --timeout 100 "$@" \
+	env LD_PRELOAD="$preload" $env_args "${server:-$srv}" --timeout 100 "$@" \
 		>"$tmp/srv.out" 2>"$tmp/srv.err" &
 	srv_pid=$!
 	port=
@@ -215,26 +229,34 @@ grep -q '^fastsocket: --mode: "7": not 0, 1 or 2$' "$tmp/w.out" || st=1
 [ $? = 2 ] || st=1
 check "tools/fastsocket rejects bad options with exit 2" $st "$tmp/w.out"
 
-st=0
-timeout 60 sh "$wrapper" --log info --mode 2 --cpus 0-1 -- "$srv" --timeout 50 \
-	>"$tmp/srv.out" 2>"$tmp/srv.err" &
-srv_pid=$!
-i=0
-port=
-while [ $i -lt 100 ] && [ -z "$port" ]; do
-	port=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$tmp/srv.out")
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ -n "$port" ]; then
-	timeout 120 "$cli" --port "$port" --per-cpu 50 >"$tmp/cli.out" 2>"$tmp/cli.err" || st=1
-	[ "$(field failed)" = 0 ] || st=1
-	grep -q 'local listener fd' "$tmp/srv.err" || st=1
+# The wrapper, a shell script, runs the server. A runtime preloaded in
+# front (FASTSOCKET_TEST_PRELOAD) runs in the shell too, and libtsan
+# crashes dash and bash at start: then this case cannot run.
+if [ -n "$pre" ] && ! env LD_PRELOAD="$pre" sh -c : 2>/dev/null; then
+	skip "tools/fastsocket -- fs_testsrv: accelerated (sh cannot run with $pre preloaded)"
 else
-	st=1
+	st=0
+	# The wrapper puts --lib in front of LD_PRELOAD, which is ours or unset.
+	timeout 60 env ${pre:+LD_PRELOAD="$pre"} sh "$wrapper" --lib "$lib" --log info --mode 2 --cpus 0-1 -- "$srv" --timeout 50 \
+		>"$tmp/srv.out" 2>"$tmp/srv.err" &
+	srv_pid=$!
+	i=0
+	port=
+	while [ $i -lt 100 ] && [ -z "$port" ]; do
+		port=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$tmp/srv.out")
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ -n "$port" ]; then
+		timeout 120 "$cli" --port "$port" --per-cpu 50 >"$tmp/cli.out" 2>"$tmp/cli.err" || st=1
+		[ "$(field failed)" = 0 ] || st=1
+		grep -q 'local listener fd' "$tmp/srv.err" || st=1
+	else
+		st=1
+	fi
+	stop_server
+	check "tools/fastsocket -- fs_testsrv: accelerated, $(cat "$tmp/cli.out" 2>/dev/null)" $st "$tmp/srv.err" "$tmp/cli.err"
 fi
-stop_server
-check "tools/fastsocket -- fs_testsrv: accelerated, $(cat "$tmp/cli.out" 2>/dev/null)" $st "$tmp/srv.err" "$tmp/cli.err"
 
 # python3 -m http.server and curl under the shim.
 py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
@@ -248,14 +270,14 @@ else
 	# http_case NAME PORTS-VALUE: start the server, fetch a few times.
 	http_case() {
 		hport=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-		timeout 60 env LD_PRELOAD="$lib" FASTSOCKET_LOG=info FASTSOCKET_PORTS="$2" \
+		timeout 60 env LD_PRELOAD="$preload" FASTSOCKET_LOG=info FASTSOCKET_PORTS="$2" \
 			"$py" -m http.server "$hport" --bind 127.0.0.1 \
 			--directory "$tmp/www" >"$tmp/py.out" 2>"$tmp/py.err" &
 		srv_pid=$!
 		got=0
 		i=0
 		while [ $i -lt 100 ]; do
-			if env LD_PRELOAD="$lib" FASTSOCKET_PORTS="$2" \
+			if env ${curl_preload:+LD_PRELOAD="$curl_preload"} FASTSOCKET_PORTS="$2" \
 				curl -sf --max-time 5 "http://127.0.0.1:$hport/index.txt" \
 				>"$tmp/curl.out" 2>"$tmp/curl.err"; then
 				got=1
@@ -267,7 +289,7 @@ else
 		fetched=0
 		if [ $got = 1 ]; then
 			for _ in 1 2 3 4 5 6 7 8 9 10; do
-				env LD_PRELOAD="$lib" FASTSOCKET_PORTS="$2" \
+				env ${curl_preload:+LD_PRELOAD="$curl_preload"} FASTSOCKET_PORTS="$2" \
 					curl -sf --max-time 5 "http://127.0.0.1:$hport/index.txt" \
 					>>"$tmp/curl.out" 2>>"$tmp/curl.err" && fetched=$((fetched + 1))
 			done

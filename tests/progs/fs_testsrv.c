@@ -305,6 +305,8 @@ int main(int argc, char **argv)
 			if (pthread_create(&tids[w], NULL, worker_main,
 					   (void *)(intptr_t)w) != 0)
 				die("pthread_create");
+			/* Never joined: exit ends them (TSan: no leak). */
+			pthread_detach(tids[w]);
 			continue;
 		}
 		pids[w] = fork();
