@@ -119,7 +119,7 @@ struct slot {
 	int port;
 };
 
-static struct slot slots[64];
+static struct slot slots[17 + NR_LOCAL + NR_DUP];
 static int nr_slots, first_local, first_dup;
 static int dev, nr_cpu_ids_mod, nr_online, port_base = 39100;
 static long target_calls = 100000;
@@ -268,6 +268,9 @@ static int make_fd(struct slot *s)
 static void add_slot(enum kind kind, int port)
 {
 	struct slot *s = &slots[nr_slots++];
+
+	if (nr_slots > (int)(sizeof(slots) / sizeof(slots[0])))
+		abort();
 
 	s->kind = kind;
 	s->port = port;
@@ -584,7 +587,7 @@ static void fuzz_call(struct rng *r, struct pages *pg, bool child)
 		atomic_fetch_add(&st->err[c][err < MAX_ERRNO ? err : 0], 1);
 
 	if (c == C_SPAWN && ret == 0 && (pk == P_OK || pk == P_UNALIGNED)) {
-		memcpy(&u, arg, size[c]);
+		memmove(&u, arg, size[c]);
 		if (u.spawn.local_fd < 0 || u.spawn.cpu < 0 ||
 		    u.spawn.cpu >= nr_cpu_ids_mod) {
 			snprintf(what, sizeof(what),
@@ -597,7 +600,7 @@ static void fuzz_call(struct rng *r, struct pages *pg, bool child)
 		return;
 	}
 	if (c == C_INFO && ret == 0) {
-		memcpy(&u, arg, size[c]);
+		memmove(&u, arg, size[c]);
 		if (u.info.abi_version != FASTSOCKET_ABI_VERSION ||
 		    (int)u.info.nr_cpu_ids != nr_cpu_ids_mod ||
 		    u.info.enable_listen_spawn > FASTSOCKET_SPAWN_AUTO ||
@@ -893,6 +896,9 @@ int main(int argc, char **argv)
 		if (fd >= 0 && slots[i].kind != K_CLOSED)
 			close(fd);
 	}
+	free(gen);
+	free(ta);
+	free(tid);
 	report();
 	printf("calls=%ld\n", atomic_load(&st->calls));
 	nbad = atomic_load(&st->nr_bad);
