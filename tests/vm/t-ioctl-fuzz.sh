@@ -9,10 +9,10 @@
 # Afterwards no local listener may be left, and the module must unload
 # (the runner fails the test on any kernel splat). FSK_FUZZ_SEED=N
 # replays a run's per-thread call sequences; FSK_FUZZ_CALLS sets the
-# number of calls per run (at least 100,000 by default).
+# number of calls per run (200,000 by default).
 . "$(dirname "$0")/lib.sh"
 
-CALLS=${FSK_FUZZ_CALLS:-100000}
+CALLS=${FSK_FUZZ_CALLS:-200000}
 seed=()
 [ -z "${FSK_FUZZ_SEED:-}" ] || seed=(--seed "$FSK_FUZZ_SEED")
 fsk_load enable_listen_spawn=2
@@ -30,7 +30,6 @@ run_fuzz() {
 }
 
 # The mode the calls meet changes under them.
-sysctl_set net.fastsocket.listen_spawn 2
 (
 	while :; do
 		for m in 1 0 2; do
@@ -44,6 +43,8 @@ run_fuzz root "$PROGS/fsk-ioctl-fuzz" --calls "$CALLS" --port 39100 "${seed[@]}"
 kill "$cycler"
 wait "$cycler" 2>/dev/null || true
 sysctl -qw net.fastsocket.listen_spawn=2
+grep -q '^SPAWN: .* EXDEV=' "$WORK/root.out" ||
+	fail "no SPAWN met the listener of another netns (EXDEV)"
 
 # Unprivileged: the permission paths (another netns only through a user
 # namespace, if the guest allows one).

@@ -188,7 +188,7 @@ static int foreign_listener(void)
 		if (unshare(CLONE_NEWNET) &&
 		    unshare(CLONE_NEWUSER | CLONE_NEWNET))
 			_exit(3);
-		fd = tcp_socket(AF_INET6, 1, 0, 0);
+		fd = tcp_socket(AF_INET6, 1, -1, 0);
 		if (fd >= 0) {
 			struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
 
@@ -627,8 +627,9 @@ static void fuzz_call(struct rng *r, struct pages *pg, bool child)
 	else
 		return;
 	snprintf(what, sizeof(what),
-		 "cmd %#lx arg %s fd %d cpu %d flags %#x%s: %s", cmd,
-		 ptr_name[pk], u.spawn.fd, c == C_PARK ? 0 : u.spawn.cpu,
+		 "cmd %#lx arg %s fd %d %s %d flags %#x%s: %s", cmd,
+		 ptr_name[pk], u.spawn.fd, c == C_PARK ? "-" : "cpu",
+		 c == C_PARK ? 0 : u.spawn.cpu,
 		 c == C_PARK ? u.park.flags : u.spawn.flags,
 		 bad_fields ? " (flags/reserved/cpu invalid)" : "",
 		 err ? strerrorname_np(err) : "success");
