@@ -9,10 +9,10 @@
 # Afterwards no local listener may be left, and the module must unload
 # (the runner fails the test on any kernel splat). FSK_FUZZ_SEED=N
 # replays a run's per-thread call sequences; FSK_FUZZ_CALLS sets the
-# number of calls per run (200,000 by default).
+# number of calls per run (100,000 by default).
 . "$(dirname "$0")/lib.sh"
 
-CALLS=${FSK_FUZZ_CALLS:-200000}
+CALLS=${FSK_FUZZ_CALLS:-100000}
 seed=()
 [ -z "${FSK_FUZZ_SEED:-}" ] || seed=(--seed "$FSK_FUZZ_SEED")
 fsk_load enable_listen_spawn=2

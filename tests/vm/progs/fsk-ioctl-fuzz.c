@@ -7,7 +7,6 @@
  * fastsocket(4)).
  *
  *   fsk-ioctl-fuzz [--seed N] [--calls N] [--threads N] [--port P]
- *                  [--wrong-errnos]
  *
  * The fds: IPv4 and IPv6 listeners (two share a port and so a
  * SO_REUSEPORT group, per family), one without SO_REUSEPORT, local
@@ -30,8 +29,7 @@
  * reserved set: EINVAL; an unknown command: ENOTTY; INFO: success) that
  * is what must come back; otherwise any documented errno of the command.
  * Each thread's sequence follows from --seed (printed); the interleaving
- * is the scheduler's. --wrong-errnos drops EBADF from every allowed set,
- * to show the checks can fail. Local listeners are closed at the end.
+ * is the scheduler's. Local listeners are closed at the end.
  * Prints per-command counts of successes and of each errno, a TAP line
  * per command (fsk-check.h), and exits 1 if any check failed.
  */
@@ -804,7 +802,7 @@ int main(int argc, char **argv)
 {
 	struct fastsocket_info info = { 0 };
 	unsigned long long seed = 0;
-	bool have_seed = false, wrong = false;
+	bool have_seed = false;
 	int nthreads = 4, i, c, e, fd, nbad;
 	pthread_t *tid;
 	struct thread_arg *ta;
@@ -821,10 +819,8 @@ int main(int argc, char **argv)
 			nthreads = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
 			port_base = atoi(argv[++i]);
-		} else if (!strcmp(argv[i], "--wrong-errnos")) {
-			wrong = true;
 		} else {
-			fprintf(stderr, "usage: fsk-ioctl-fuzz [--seed N] [--calls N] [--threads N] [--port P] [--wrong-errnos]\n");
+			fprintf(stderr, "usage: fsk-ioctl-fuzz [--seed N] [--calls N] [--threads N] [--port P]\n");
 			return 2;
 		}
 	}
@@ -845,9 +841,6 @@ int main(int argc, char **argv)
 	for (c = 0; c < NR_CMD; c++)
 		for (e = 0; e < 16 && allowed_init[c][e]; e++)
 			allowed[c][allowed_init[c][e]] = true;
-	if (wrong)
-		for (c = 0; c < NR_CMD; c++)
-			allowed[c][EBADF] = false;
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (st == MAP_FAILED) {
