@@ -22,14 +22,18 @@
  * the fastsocket magic. Between calls the threads close and re-create
  * fds, dup them, shut listeners down and listen again, pin and unpin
  * themselves, and fork children that make a few calls and exit with what
- * they spawned still open; every thread exits after a random share of
- * the calls and is replaced by a new one.
+ * they spawned still open, or that are killed while making calls; every
+ * thread exits after a random share of the calls and is replaced by a
+ * new one.
  *
- * Where the argument fixes the answer (a bad pointer: EFAULT; flags or
+ * The run ends after --calls calls by the threads (their children's come
+ * on top). Where the argument fixes the answer (a bad pointer: EFAULT; flags or
  * reserved set: EINVAL; an unknown command: ENOTTY; INFO: success) that
  * is what must come back; otherwise any documented errno of the command.
- * Each thread's sequence follows from --seed (printed); the interleaving
- * is the scheduler's. Local listeners are closed at the end.
+ * Each thread's sequence of calls and actions follows from --seed
+ * (printed); the interleaving, and so the fds and results the calls
+ * meet, and how many calls a child makes before it is killed, are the
+ * scheduler's. Local listeners are closed at the end.
  * Prints per-command counts of successes and of each errno, a TAP line
  * per command (fsk-check.h), and exits 1 if any check failed.
  */
@@ -39,6 +43,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -89,11 +94,11 @@ static bool allowed[NR_CMD][MAX_ERRNO];
 
 /* Counters, shared with forked children (MAP_SHARED). */
 struct stats {
-	atomic_long calls;
+	atomic_long calls, thread_calls;
 	atomic_long ok[NR_CMD];
 	atomic_long err[NR_CMD][MAX_ERRNO];
 	atomic_long undocumented[NR_CMD];
-	atomic_long forks, closes, dups, shutdowns, relistens, pins;
+	atomic_long forks, kills, closes, dups, shutdowns, relistens, pins;
 	atomic_long threads, local_kept, local_dropped, bad_children;
 	atomic_int nr_bad;
 	struct {
@@ -325,8 +330,8 @@ static int pick_fd(struct rng *r)
 {
 	static const int odd[] = { -1, -2, INT32_MIN, INT32_MAX, 1024, 65535,
 				   1 << 20, 0, 1, 2 };
-	unsigned int x = rn(r, 100);
-	int fd;
+	unsigned int x = rn(r, 100), tries;
+	int fd = -1;
 
 	if (x < 3)
 		return odd[rn(r, sizeof(odd) / sizeof(odd[0]))];
@@ -339,7 +344,10 @@ static int pick_fd(struct rng *r)
 		if (fd >= 0)
 			return fd;
 	}
-	return atomic_load(&slots[rn(r, nr_slots)].fd);
+	/* Most slots of local listeners and dups are empty at any time. */
+	for (tries = 0; tries < 4 && fd < 0; tries++)
+		fd = atomic_load(&slots[rn(r, nr_slots)].fd);
+	return fd;
 }
 
 static int pick_cpu(struct rng *r)
@@ -694,22 +702,33 @@ static void do_shutdown(struct rng *r)
 	}
 }
 
-/* A child that makes a few calls and exits with what it spawned open. */
+/*
+ * A child that makes a few calls and exits with what it spawned open, or
+ * one that makes calls until it is killed, maybe inside one.
+ */
 static void do_fork(struct rng *r, struct pages *pg)
 {
 	int i, n = 1 + (int)rn(r, 8), status;
+	bool kill_it = rn(r, 4) == 0;
 	pid_t pid;
 
 	pid = fork();
 	if (pid < 0)
 		return;
 	if (pid == 0) {
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n || (kill_it && i < 300); i++)
 			fuzz_call(r, pg, true);
 		_exit(0);
 	}
 	atomic_fetch_add(&st->forks, 1);
+	if (kill_it) {
+		usleep(rn(r, 1000));
+		kill(pid, SIGKILL);
+		atomic_fetch_add(&st->kills, 1);
+	}
 	waitpid(pid, &status, 0);
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && kill_it)
+		return;
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		atomic_fetch_add(&st->bad_children, 1);
 }
@@ -750,10 +769,12 @@ static void *fuzz_thread(void *p)
 	pg.rw = mem + PAGE;
 	pg.none = mem + 2 * PAGE;
 	mprotect(pg.none, PAGE, PROT_NONE);
-	while (done < ta->calls && atomic_load(&st->calls) < target_calls) {
+	while (done < ta->calls &&
+	       atomic_load(&st->thread_calls) < target_calls) {
 		x = rn(&r, 1000);
 		if (x < 950) {
 			fuzz_call(&r, &pg, false);
+			atomic_fetch_add(&st->thread_calls, 1);
 			done++;
 			continue;
 		}
@@ -790,8 +811,9 @@ static void report(void)
 		}
 		putchar('\n');
 	}
-	printf("forks=%ld closes=%ld dups=%ld shutdowns=%ld relistens=%ld pins=%ld threads=%ld local_kept=%ld local_closed_at_once=%ld\n",
-	       atomic_load(&st->forks), atomic_load(&st->closes),
+	printf("forks=%ld killed=%ld closes=%ld dups=%ld shutdowns=%ld relistens=%ld pins=%ld threads=%ld local_kept=%ld local_closed_at_once=%ld\n",
+	       atomic_load(&st->forks), atomic_load(&st->kills),
+	       atomic_load(&st->closes),
 	       atomic_load(&st->dups), atomic_load(&st->shutdowns),
 	       atomic_load(&st->relistens), atomic_load(&st->pins),
 	       atomic_load(&st->threads), atomic_load(&st->local_kept),
@@ -871,7 +893,7 @@ int main(int argc, char **argv)
 		pthread_create(&tid[i], NULL, fuzz_thread, &ta[i]);
 		atomic_fetch_add(&st->threads, 1);
 	}
-	while (atomic_load(&st->calls) < target_calls) {
+	while (atomic_load(&st->thread_calls) < target_calls) {
 		for (i = 0; i < nthreads; i++) {
 			if (pthread_tryjoin_np(tid[i], NULL))
 				continue;
@@ -894,7 +916,8 @@ int main(int argc, char **argv)
 	free(ta);
 	free(tid);
 	report();
-	printf("calls=%ld\n", atomic_load(&st->calls));
+	printf("calls=%ld (threads %ld, their children the rest)\n",
+	       atomic_load(&st->calls), atomic_load(&st->thread_calls));
 	nbad = atomic_load(&st->nr_bad);
 	for (c = 0; c < NR_CMD; c++) {
 		long n = atomic_load(&st->undocumented[c]);
@@ -914,7 +937,7 @@ int main(int argc, char **argv)
 		check_fail("forked children", "%ld did not exit cleanly",
 			   atomic_load(&st->bad_children));
 	else
-		check_pass("%ld forked children exited cleanly",
+		check_pass("%ld forked children exited cleanly or were killed",
 			   atomic_load(&st->forks));
 	if (atomic_load(&st->calls) >= target_calls)
 		check_pass("%ld calls made", atomic_load(&st->calls));
