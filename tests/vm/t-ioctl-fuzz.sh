@@ -23,7 +23,7 @@ run_fuzz() {
 	shift
 	"$@" >"$WORK/$name.out" 2>&1 ||
 		fail "$name: $(grep -E 'seed=|not ok|^#   ' "$WORK/$name.out" || cat "$WORK/$name.out")"
-	grep -E '^(seed=|calls=|[A-Za-z ]+: calls=|forks=|# no listener)' "$WORK/$name.out" |
+	grep -E '^(seed=|calls=|[A-Za-z ]+: calls=|forks=|threads=|# no listener)' "$WORK/$name.out" |
 		while read -r l; do info "$name: $l"; done
 	info "$name: $((SECONDS - start)) s"
 	assert_eq 0 "$(proc_sum 5)" "local listeners left after the $name run"

@@ -67,6 +67,7 @@
 #define NR_LOCAL	32
 #define NR_DUP		16
 #define PAGE		4096
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 enum cmd { C_INFO, C_SPAWN, C_REGISTER, C_PARK, C_UNKNOWN, NR_CMD };
 
@@ -272,7 +273,7 @@ static void add_slot(enum kind kind, int port)
 {
 	struct slot *s = &slots[nr_slots++];
 
-	if (nr_slots > (int)(sizeof(slots) / sizeof(slots[0])))
+	if (nr_slots > (int)ARRAY_SIZE(slots))
 		abort();
 
 	s->kind = kind;
@@ -334,7 +335,7 @@ static int pick_fd(struct rng *r)
 	int fd = -1;
 
 	if (x < 3)
-		return odd[rn(r, sizeof(odd) / sizeof(odd[0]))];
+		return odd[rn(r, ARRAY_SIZE(odd))];
 	if (x < 5)
 		return (int)rn(r, 256);
 	if (x < 50) {
@@ -366,7 +367,7 @@ static int pick_cpu(struct rng *r)
 	if (x < 85)
 		return nr_cpu_ids_mod - 1 + (int)rn(r, 3);
 	if (x < 95)
-		return odd[rn(r, sizeof(odd) / sizeof(odd[0]))];
+		return odd[rn(r, ARRAY_SIZE(odd))];
 	return (int)rnd(r);
 }
 
@@ -811,11 +812,12 @@ static void report(void)
 		}
 		putchar('\n');
 	}
-	printf("forks=%ld killed=%ld closes=%ld dups=%ld shutdowns=%ld relistens=%ld pins=%ld threads=%ld local_kept=%ld local_closed_at_once=%ld\n",
+	printf("forks=%ld killed=%ld closes=%ld dups=%ld shutdowns=%ld relistens=%ld pins=%ld\n",
 	       atomic_load(&st->forks), atomic_load(&st->kills),
 	       atomic_load(&st->closes),
 	       atomic_load(&st->dups), atomic_load(&st->shutdowns),
-	       atomic_load(&st->relistens), atomic_load(&st->pins),
+	       atomic_load(&st->relistens), atomic_load(&st->pins));
+	printf("threads=%ld local_kept=%ld local_closed_at_once=%ld\n",
 	       atomic_load(&st->threads), atomic_load(&st->local_kept),
 	       atomic_load(&st->local_dropped));
 }
@@ -842,7 +844,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
 			port_base = atoi(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: fsk-ioctl-fuzz [--seed N] [--calls N] [--threads N] [--port P]\n");
+			fprintf(stderr, "usage: fsk-ioctl-fuzz [--seed N] [--calls N]"
+				" [--threads N] [--port P]\n");
 			return 2;
 		}
 	}
