@@ -5,7 +5,8 @@
 # calls of every /dev/fastsocket command with random and boundary
 # arguments on random fds, racing close, dup, shutdown, fork and exit;
 # every error must be documented for its command. Run as root while
-# net.fastsocket.listen_spawn cycles through 2, 1, 0, then as nobody.
+# net.fastsocket.listen_spawn cycles through 2, 1, 0 and the last CPU
+# goes offline and online, then as nobody.
 # Afterwards no local listener may be left, and the module must unload
 # (the runner fails the test on any kernel splat). FSK_FUZZ_SEED=N
 # replays a run's per-thread call sequences; FSK_FUZZ_CALLS sets the
@@ -29,12 +30,20 @@ run_fuzz() {
 	assert_eq 0 "$(proc_sum 5)" "local listeners left after the $name run"
 }
 
-# The mode the calls meet changes under them.
+# The mode the calls meet changes under them, and the last CPU goes
+# offline and comes back (ENXIO, pinned callers moved).
+last=/sys/devices/system/cpu/cpu$(($(nproc) - 1))/online
+[ -w "$last" ] || fail "cannot take $last offline"
+at_exit "echo 1 >$last"
 (
 	while :; do
 		for m in 1 0 2; do
 			sleep 0.5
 			sysctl -qw net.fastsocket.listen_spawn=$m
+			case $m in
+			1) echo 0 >"$last" || true ;;
+			2) echo 1 >"$last" || true ;;
+			esac
 		done
 	done
 ) &
@@ -43,6 +52,7 @@ run_fuzz root "$PROGS/fsk-ioctl-fuzz" --calls "$CALLS" --port 39100 "${seed[@]}"
 kill "$cycler"
 wait "$cycler" 2>/dev/null || true
 sysctl -qw net.fastsocket.listen_spawn=2
+echo 1 >"$last"
 grep -q '^SPAWN: .* EXDEV=' "$WORK/root.out" ||
 	fail "no SPAWN met the listener of another netns (EXDEV)"
 

@@ -174,8 +174,11 @@ static int tcp_socket(int family, int reuseport, int port, int do_listen)
 	return fd;
 }
 
-/* A listener in a new network namespace, made by a child, passed back. */
-static int foreign_listener(void)
+/*
+ * A listener in a new network namespace, made by a child, passed back.
+ * -1 if there is none; then a child's unshare() errno is in *@err.
+ */
+static int foreign_listener(int *err)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, c = 0;
 	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
@@ -191,7 +194,7 @@ static int foreign_listener(void)
 		close(sv[0]);
 		if (unshare(CLONE_NEWNET) &&
 		    unshare(CLONE_NEWUSER | CLONE_NEWNET))
-			_exit(3);
+			_exit(errno < 100 ? 100 + errno : 3);
 		fd = tcp_socket(AF_INET6, 1, -1, 0);
 		if (fd >= 0) {
 			struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
@@ -218,10 +221,13 @@ static int foreign_listener(void)
 			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
 	}
 	close(sv[0]);
-	if (pid > 0)
-		waitpid(pid, &status, 0);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) >= 100)
+		*err = WEXITSTATUS(status) - 100;
 	return fd;
 }
+
+static int unshare_err;
 
 static int make_fd(struct slot *s)
 {
@@ -261,7 +267,7 @@ static int make_fd(struct slot *s)
 		close(fd);
 		return fd;
 	case K_FOREIGN:
-		return foreign_listener();
+		return foreign_listener(&unshare_err);
 	case K_LOCAL:
 	case K_DUP:
 		break;
@@ -303,7 +309,8 @@ static void setup_slots(void)
 	add_slot(K_CLOSED, 0);
 	add_slot(K_FOREIGN, 0);
 	if (atomic_load(&slots[nr_slots - 1].fd) < 0)
-		printf("# no listener in another netns (unshare failed)\n");
+		printf("# no listener in another netns (unshare: %s)\n",
+		       unshare_err ? strerror(unshare_err) : "?");
 	first_local = nr_slots;
 	for (i = 0; i < NR_LOCAL; i++)
 		add_slot(K_LOCAL, 0);
