@@ -151,6 +151,14 @@ __attribute__((constructor)) static void fastsocket_init(void)
 
 /* ---- sockets ------------------------------------------------------- */
 
+/* An fd accept or dup made is not one socket() made: no RFD for it. */
+static int rfd_new_fd(int fd)
+{
+	if (fd >= 0 && fs_rfd_on)
+		fs_rfd_forget(fd);
+	return fd;
+}
+
 /* socket, connect and the RFD bookkeeping of bind, setsockopt, close,
  * dup and affinity: one test of fs_rfd_on when RFD is off (rfd.h). */
 FS_EXPORT int socket(int domain, int type, int protocol)
@@ -192,13 +200,13 @@ FS_EXPORT int listen(int fd, int backlog)
 FS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	ready();
-	return fs_accept(fd, addr, len, 0, fs_real_accept);
+	return rfd_new_fd(fs_accept(fd, addr, len, 0, fs_real_accept));
 }
 
 FS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	ready();
-	return fs_accept(fd, addr, len, flags, fs_real_accept4);
+	return rfd_new_fd(fs_accept(fd, addr, len, flags, fs_real_accept4));
 }
 
 FS_EXPORT int shutdown(int fd, int how)
@@ -433,14 +441,6 @@ FS_EXPORT int close(int fd)
 	if (fs_rfd_on)
 		fs_rfd_forget(fd);
 	return fs_close(fd);
-}
-
-/* A new fd for an old socket is not one socket() made: no RFD for it. */
-static int rfd_new_fd(int fd)
-{
-	if (fd >= 0 && fs_rfd_on)
-		fs_rfd_forget(fd);
-	return fd;
 }
 
 FS_EXPORT int dup(int fd)
