@@ -25,6 +25,17 @@ enum fs_log_level {
 
 #define FS_MODE_UNSET	(-1)	/* FASTSOCKET_MODE not given */
 
+/*
+ * FASTSOCKET_RFD_LAYOUT "LO-HI/N": the ports LO..HI cut into N blocks of
+ * (HI-LO+1)/N ports, CPU c's the c-th (fastsocket_rfd_owner()).
+ */
+struct fs_rfd_layout {
+	uint16_t lo;		/* first port of CPU 0's block */
+	uint16_t hi;		/* as given (the remainder past the blocks is nobody's) */
+	uint32_t block;		/* ports per block, >= 1 */
+	uint32_t ncpus;		/* blocks, 1..FS_MAX_CPUS */
+};
+
 struct fs_config {
 	bool valid;		/* false: pure pass-through */
 	int mode;		/* 0, 1, 2 or FS_MODE_UNSET */
@@ -33,6 +44,8 @@ struct fs_config {
 	uint64_t ports[65536 / 64];	/* bitmap, valid when !ports_all */
 	bool cpus_set;		/* FASTSOCKET_CPUS given */
 	cpu_set_t cpus;		/* allowed CPUs (FASTSOCKET_CPUS or affinity) */
+	bool rfd;		/* FASTSOCKET_RFD_LAYOUT given (and valid) */
+	struct fs_rfd_layout rfd_layout;
 };
 
 /* The process-wide configuration, filled by fs_config_init(). */
@@ -48,6 +61,8 @@ int fs_parse_log(const char *s, int *level, char *err, size_t errlen);
 int fs_parse_ports(const char *s, uint64_t ports[65536 / 64], char *err,
 		   size_t errlen);
 int fs_parse_cpus(const char *s, cpu_set_t *set, char *err, size_t errlen);
+int fs_parse_rfd_layout(const char *s, struct fs_rfd_layout *layout, char *err,
+			size_t errlen);
 
 /*
  * Fill cfg from the four values (NULL or "" means unset); affinity is the

@@ -89,7 +89,18 @@ int fs_cpu_pin(int cpu)
 	}
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
+	return fs_cpu_setaffinity(&set);
+}
+
+_Atomic unsigned int fs_cpu_affinity_gen = 1;
+
+int fs_cpu_setaffinity(const cpu_set_t *set)
+{
+	int rc = (int)syscall(SYS_sched_setaffinity, 0, sizeof(*set), set);
+
+	if (rc == 0)
+		fs_cpu_affinity_changed();
+	return rc;
 }
 
 struct fs_load *fs_load_new(void)

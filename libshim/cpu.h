@@ -60,6 +60,25 @@ int fs_cpu_least_loaded(const cpu_set_t *from, const uint32_t *counts,
 /* Pin the calling thread to cpu. 0 or -1 with errno. */
 int fs_cpu_pin(int cpu);
 
+/*
+ * The shim's own sched_setaffinity(0, ...): the system call itself (libc's
+ * name is the shim's interposer, a layer above), counted in
+ * fs_cpu_affinity_gen. 0 or -1 with errno.
+ */
+int fs_cpu_setaffinity(const cpu_set_t *set);
+
+/*
+ * Bumped on every affinity change the shim sees (its own, and the
+ * application's sched_setaffinity and pthread_setaffinity_np): a thread
+ * that cached its CPU (rfd.c) reads its affinity again.
+ */
+extern _Atomic unsigned int fs_cpu_affinity_gen;
+
+static inline void fs_cpu_affinity_changed(void)
+{
+	atomic_fetch_add_explicit(&fs_cpu_affinity_gen, 1, memory_order_relaxed);
+}
+
 #define FS_LOAD_SLOTS	4096
 
 enum fs_slot_state {

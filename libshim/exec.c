@@ -41,7 +41,7 @@ void fs_exec_unpin(struct fs_exec_pin *p)
 	if (CPU_COUNT(&p->pinned) != 1 || CPU_EQUAL(&p->pinned, &me->base) ||
 	    (me->cpu >= 0 && !CPU_ISSET(me->cpu, &p->pinned)))
 		goto out;
-	p->unpinned = sched_setaffinity(0, sizeof(me->base), &me->base) == 0;
+	p->unpinned = fs_cpu_setaffinity(&me->base) == 0;
 out:
 	errno = err;
 }
@@ -51,7 +51,7 @@ void fs_exec_repin(const struct fs_exec_pin *p)
 	int err = errno;
 
 	if (p->unpinned)
-		sched_setaffinity(0, sizeof(p->pinned), &p->pinned);
+		fs_cpu_setaffinity(&p->pinned);
 	errno = err;
 }
 

@@ -23,6 +23,7 @@
 #include "mode.h"
 #include "park.h"
 #include "place.h"
+#include "rfd.h"
 #include "shim.h"
 #include "testing.h"
 
@@ -31,6 +32,7 @@ void fs_config_init(void)
 	char err[FS_ERR_MAX];
 	cpu_set_t aff;
 	struct fs_config *cfg = &fs_cfg;
+	const char *rfd;
 
 	CPU_ZERO(&aff);
 	if (sched_getaffinity(0, sizeof(aff), &aff) < 0 || CPU_COUNT(&aff) == 0)
@@ -40,6 +42,16 @@ void fs_config_init(void)
 			    getenv("FASTSOCKET_LOG"), &aff, err, sizeof(err)) < 0) {
 		fs_say("%s; running unaccelerated", err);
 		return;
+	}
+	rfd = getenv("FASTSOCKET_RFD_LAYOUT");
+	if (rfd && *rfd) {
+		if (fs_parse_rfd_layout(rfd, &cfg->rfd_layout, err,
+					sizeof(err)) < 0) {
+			cfg->valid = false;
+			fs_say("%s; running unaccelerated", err);
+			return;
+		}
+		cfg->rfd = true;
 	}
 	if (cfg->cpus_set && cfg->log >= FS_LOG_INFO) {
 		cpu_set_t given_set;
@@ -118,6 +130,7 @@ void fs_shim_init(void)
 
 	fs_own_process();
 	fs_config_init();
+	fs_rfd_init(NULL);
 	fs_thread_exit_init(thread_exit);
 	pthread_atfork(fs_atfork_prepare, fs_atfork_parent, fs_atfork_child);
 	if (fs_cfg.valid && fs_cfg.log >= FS_LOG_DEBUG) {
@@ -142,6 +155,7 @@ void fs_shim_reset(void)
 	fs_dev_reset();
 	fs_mode_reset();
 	fs_place_reset();
+	fs_rfd_reset();
 	fs_self.ncache = 0;
 	atomic_store(&fs_fd_table_shared, false);
 	fs_own_process();

@@ -32,6 +32,7 @@
 
 #include "accept.h"
 #include "bind.h"
+#include "cpu.h"
 #include "epoll.h"
 #include "exec.h"
 #include "fdops.h"
@@ -39,6 +40,7 @@
 #include "park.h"
 #include "pollsel.h"
 #include "real.h"
+#include "rfd.h"
 #include "sockopt.h"
 
 #define FS_EXPORT __attribute__((visibility("default")))
@@ -60,6 +62,10 @@ typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *,
 		     const posix_spawnattr_t *, char *const[], char *const[]);
 static spawn_fn *real_posix_spawn, *real_posix_spawnp;
 static int (*real_clone)(int (*)(void *), void *, int, void *, ...);
+static int (*real_connect)(int, const struct sockaddr *, socklen_t);
+static int (*real_sched_setaffinity)(pid_t, size_t, const cpu_set_t *);
+static int (*real_pthread_setaffinity_np)(pthread_t, size_t,
+					  const cpu_set_t *);
 
 static void *must(const char *name)
 {
@@ -114,6 +120,10 @@ static void resolve(void)
 	real_posix_spawn = must("posix_spawn");
 	real_posix_spawnp = must("posix_spawnp");
 	real_clone = must("clone");
+	fs_real.socket = must("socket");
+	real_connect = must("connect");
+	real_sched_setaffinity = must("sched_setaffinity");
+	real_pthread_setaffinity_np = must("pthread_setaffinity_np");
 	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
 	if (!real_fcntl64)
 		real_fcntl64 = fs_real.fcntl;
@@ -141,10 +151,44 @@ __attribute__((constructor)) static void fastsocket_init(void)
 
 /* ---- sockets ------------------------------------------------------- */
 
-FS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+/* An fd accept or dup made is not one socket() made: no RFD for it. */
+static int rfd_new_fd(int fd)
+{
+	if (fd >= 0 && fs_rfd_on)
+		fs_rfd_forget(fd);
+	return fd;
+}
+
+/* socket, connect and the RFD bookkeeping of bind, setsockopt, close,
+ * dup and affinity: one test of fs_rfd_on when RFD is off (rfd.h). */
+FS_EXPORT int socket(int domain, int type, int protocol)
+{
+	int fd;
+
+	ready();
+	fd = fs_real.socket(domain, type, protocol);
+	if (fd >= 0 && fs_rfd_on)
+		fs_rfd_socket(fd, domain, type, protocol);
+	return fd;
+}
+
+FS_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	ready();
-	return fs_bind(fd, addr, len);
+	if (!fs_rfd_on)
+		return real_connect(fd, addr, len);
+	return fs_rfd_connect(fd, addr, len, real_connect);
+}
+
+FS_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int rc;
+
+	ready();
+	rc = fs_bind(fd, addr, len);
+	if (rc == 0 && fs_rfd_on)
+		fs_rfd_bound(fd, addr, len);
+	return rc;
 }
 
 FS_EXPORT int listen(int fd, int backlog)
@@ -156,13 +200,13 @@ FS_EXPORT int listen(int fd, int backlog)
 FS_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	ready();
-	return fs_accept(fd, addr, len, 0, fs_real_accept);
+	return rfd_new_fd(fs_accept(fd, addr, len, 0, fs_real_accept));
 }
 
 FS_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	ready();
-	return fs_accept(fd, addr, len, flags, fs_real_accept4);
+	return rfd_new_fd(fs_accept(fd, addr, len, flags, fs_real_accept4));
 }
 
 FS_EXPORT int shutdown(int fd, int how)
@@ -174,8 +218,13 @@ FS_EXPORT int shutdown(int fd, int how)
 FS_EXPORT int setsockopt(int fd, int level, int name, const void *val,
 			 socklen_t len)
 {
+	int rc;
+
 	ready();
-	return fs_setsockopt(fd, level, name, val, len);
+	rc = fs_setsockopt(fd, level, name, val, len);
+	if (rc == 0 && fs_rfd_on)
+		fs_rfd_setsockopt(fd, level, name, val, len);
+	return rc;
 }
 
 FS_EXPORT int getsockopt(int fd, int level, int name, void *val,
@@ -341,6 +390,30 @@ FS_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
+/* A thread pinned elsewhere has another RFD port block (rfd.c caches it). */
+FS_EXPORT int sched_setaffinity(pid_t pid, size_t size, const cpu_set_t *set)
+{
+	int rc;
+
+	ready();
+	rc = real_sched_setaffinity(pid, size, set);
+	if (rc == 0)
+		fs_cpu_affinity_changed();
+	return rc;
+}
+
+FS_EXPORT int pthread_setaffinity_np(pthread_t t, size_t size,
+				     const cpu_set_t *set)
+{
+	int rc;
+
+	ready();
+	rc = real_pthread_setaffinity_np(t, size, set);
+	if (rc == 0)
+		fs_cpu_affinity_changed();
+	return rc;
+}
+
 /* ---- fds ----------------------------------------------------------- */
 
 /*
@@ -354,6 +427,8 @@ FS_EXPORT int fclose(FILE *f)
 
 	ready();
 	fd = f ? fileno(f) : -1;
+	if (fd >= 0 && fs_rfd_on)
+		fs_rfd_forget(fd);
 	rc = real_fclose(f);
 	if (fd >= 0)
 		fs_closed_elsewhere(fd);
@@ -363,32 +438,34 @@ FS_EXPORT int fclose(FILE *f)
 FS_EXPORT int close(int fd)
 {
 	ready();
+	if (fs_rfd_on)
+		fs_rfd_forget(fd);
 	return fs_close(fd);
 }
 
 FS_EXPORT int dup(int fd)
 {
 	ready();
-	return fs_dup(fd);
+	return rfd_new_fd(fs_dup(fd));
 }
 
 FS_EXPORT int dup2(int oldfd, int newfd)
 {
 	ready();
-	return fs_dup3(oldfd, newfd, 0, fs_real_dup2);
+	return rfd_new_fd(fs_dup3(oldfd, newfd, 0, fs_real_dup2));
 }
 
 FS_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	ready();
-	return fs_dup3(oldfd, newfd, flags, fs_real_dup3);
+	return rfd_new_fd(fs_dup3(oldfd, newfd, flags, fs_real_dup3));
 }
 
 static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd,
 		    unsigned long arg)
 {
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
-		return fs_fcntl_dupfd(fd, cmd, (int)arg);
+		return rfd_new_fd(fs_fcntl_dupfd(fd, cmd, (int)arg));
 	if (cmd == F_SETFL)
 		return fs_fcntl_setfl(fd, real, (int)arg);
 	return real(fd, cmd, arg);
@@ -434,12 +511,16 @@ FS_EXPORT int ioctl(int fd, unsigned long request, ...)
 FS_EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
 {
 	ready();
+	if (fs_rfd_on && !(flags & CLOSE_RANGE_CLOEXEC))
+		fs_rfd_forget_range(lo, hi);
 	return fs_close_range(lo, hi, flags);
 }
 
 FS_EXPORT void closefrom(int lo)
 {
 	ready();
+	if (fs_rfd_on && lo >= 0)
+		fs_rfd_forget_range((unsigned int)lo, ~0U);
 	fs_closefrom(lo);
 }
 

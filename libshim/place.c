@@ -172,7 +172,7 @@ static int module_local(struct fs_listener *l, int fd,
 
 		fewest_workers(&plan->from, &cand);
 		if (!CPU_EQUAL(&cand, aff) &&
-		    sched_setaffinity(0, sizeof(cand), &cand) == 0)
+		    fs_cpu_setaffinity(&cand) == 0)
 			narrowed = true;
 		rc = fs_dev_spawn(fd, FASTSOCKET_CPU_AUTO, &lfd, &got);
 		if (rc == 0) {
@@ -186,7 +186,7 @@ static int module_local(struct fs_listener *l, int fd,
 			goto done;
 		}
 		if (narrowed)
-			sched_setaffinity(0, sizeof(*aff), aff);
+			fs_cpu_setaffinity(aff);
 		if (rc != -EINVAL || place_thread(l, plan, aff) < 0)
 			return rc;
 	}
@@ -251,7 +251,7 @@ static void unplace(bool was_placed, bool was_pinned, const cpu_set_t *aff)
 	if (was_placed || me->cpu < 0)
 		return;
 	fs_place_release_self();
-	sched_setaffinity(0, sizeof(*aff), aff);
+	fs_cpu_setaffinity(aff);
 	me->cpu = -1;
 	me->shim_pinned = was_pinned;
 }

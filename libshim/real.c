@@ -34,7 +34,13 @@ static int sys_ioctl(int fd, unsigned long request, ...)
 	return (int)syscall(SYS_ioctl, fd, request, arg);
 }
 
+static int sys_socket(int domain, int type, int protocol)
+{
+	return (int)syscall(SYS_socket, domain, type, protocol);
+}
+
 struct fs_real fs_real = {
+	.socket = sys_socket,
 	.setsockopt = sys_setsockopt,
 	.getsockopt = sys_getsockopt,
 	.ioctl = sys_ioctl,

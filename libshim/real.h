@@ -48,6 +48,7 @@ struct fs_real {
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*ioctl)(int, unsigned long, ...);
+	int (*socket)(int, int, int);
 };
 
 extern struct fs_real fs_real;

@@ -9,8 +9,9 @@
  *
  *   interpose.c    the exported entry points, the wait hook
  *   init.c         constructor, FASTSOCKET_* reading, fork, thread exit
- *   bind.c accept.c fdops.c epoll.c pollsel.c sockopt.c exec.c
- *                  one mechanism per family of entry points
+ *   bind.c accept.c fdops.c epoll.c pollsel.c sockopt.c exec.c rfd.c
+ *                  one mechanism per family of entry points (rfd.c:
+ *                  connect()'s port block, fed by socket/bind/setsockopt)
  *   park.c         unwatched -> park -> drain -> close policy
  *   orphan.c       local listeners no thread owns (thread exit, fork)
  *   local.c        local-listener table, spawn on first wait, what an fd

@@ -237,7 +237,7 @@ int fs_sibling_spawn(int lfd, int cpu, int backlog, int *local_fd, char *why,
 		snprintf(why, whylen, "getsockname: %s", strerror(errno));
 		return rc;
 	}
-	s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	s = fs_real.socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		   IPPROTO_TCP);
 	if (s < 0) {
 		rc = -errno;

@@ -37,6 +37,41 @@
 #define FASTSOCKET_SPAWN_APP_PINS	1	/* the worker pins itself */
 #define FASTSOCKET_SPAWN_AUTO		2	/* the module picks and pins */
 
+/*
+ * Receive flow deliver (RFD) port layout. The ports [lo, lo + ncpus *
+ * block - 1] are cut into ncpus blocks of block ports each, one per CPU:
+ * CPU c owns [lo + c * block, lo + (c + 1) * block - 1]. A connection
+ * whose local port is in c's block belongs on c; where its packets are
+ * processed follows from the port alone, so the steering (NIC ntuple
+ * rules today) needs no flow table. The module, the shim, tools/ and the
+ * tests all answer "whose port is this" with this one function, so they
+ * cannot disagree about the edges.
+ */
+
+/**
+ * fastsocket_rfd_owner() - the CPU whose RFD port block holds a port
+ * @port: a local TCP port
+ * @lo: the first port of CPU 0's block
+ * @block: ports per block
+ * @ncpus: number of blocks (CPUs 0 .. @ncpus - 1)
+ *
+ * Return: the owning CPU, or -1 when @port is below @lo, beyond the last
+ * whole block (the remainder of a range that does not divide evenly is
+ * nobody's), or the layout is empty (@block or @ncpus zero).
+ */
+static inline int fastsocket_rfd_owner(__u16 port, __u16 lo, __u32 block,
+				       __u32 ncpus)
+{
+	__u32 slot;
+
+	if (block == 0 || ncpus == 0 || port < lo)
+		return -1;
+	slot = ((__u32)port - lo) / block;
+	if (slot >= ncpus)
+		return -1;
+	return (int)slot;
+}
+
 /**
  * struct fastsocket_info - what the loaded module is and does
  * @abi_version: FASTSOCKET_ABI_VERSION of the module
