@@ -85,7 +85,7 @@ assert_eq "$W" "$LL0" "local listeners"
 for cpu in $(seq 0 $((N - 1))); do client "$cpu"; done
 grow 2 "" $K "steering before any hotplug"
 
-for r in $(seq 1 $ROUNDS); do
+for r in $(seq 1 "$ROUNDS"); do
 	cycle $C 2 "round $r, CPU with a worker"
 	[ -z "$BARE" ] || cycle "$BARE" 3 "round $r, CPU without a worker"
 	info "round $r: CPU $C${BARE:+ and CPU $BARE} offline and back, ${SECONDS}s"
