@@ -9,7 +9,7 @@
  * "READY <port>" once every worker has made its first wait. For each
  * connection it accepts it writes one line,
  *	<CPU the worker runs on> <SO_INCOMING_CPU of the connection> <worker>
- * and closes once the client has (at most 5 s later). It runs until SIGTERM or SIGINT (at most --timeout seconds).
+ * and closes. It runs until SIGTERM or SIGINT (at most --timeout seconds).
  * With epoll it also checks that every event carries the epoll_data it
  * registered and exits 3 if one does not.
  */
@@ -62,22 +62,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-/*
- * The side that closes first keeps the TIME_WAIT. Left on the server, a
- * client port reused within 60 s meets it, and such a SYN is the kernel's
- * to place, not the module's ("existing" in /proc/net/fastsocket): the
- * locality counts would measure the client's port walk.
- */
-static void wait_client_close(int c)
-{
-	struct pollfd p = { .fd = c, .events = POLLIN };
-	char buf[64];
-
-	while (poll(&p, 1, 5000) == 1 &&
-	       recv(c, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-		;
-}
-
 static void serve(int c, int worker)
 {
 	char line[64];
@@ -90,7 +74,6 @@ static void serve(int c, int worker)
 		     worker);
 	if (write(c, line, (size_t)n) < 0)
 		perror("fs_testsrv: write");
-	wait_client_close(c);
 	close(c);
 }
 
