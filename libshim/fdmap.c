@@ -17,14 +17,36 @@
 
 typedef _Atomic fs_ent fs_slot;
 
-static _Atomic(fs_slot *) top[FS_FD_TOP];
+static _Atomic(void *) top[FS_FD_TOP];
+
+void *fs_fd_chunk(_Atomic(void *) *tab, int fd, size_t elem, bool make)
+{
+	void *c, *expect = NULL;
+	size_t size = FS_FD_CHUNK * elem;
+	unsigned int i;
+
+	if (fd < 0 || (unsigned int)fd >= FS_FD_MAX)
+		return NULL;
+	i = (unsigned int)fd >> FS_FD_CHUNK_SHIFT;
+	c = atomic_load_explicit(&tab[i], memory_order_acquire);
+	if (c || !make)
+		return c;
+	c = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c == MAP_FAILED)
+		return NULL;
+	if (!atomic_compare_exchange_strong_explicit(&tab[i], &expect, c,
+						     memory_order_acq_rel,
+						     memory_order_acquire)) {
+		munmap(c, size);
+		c = expect;
+	}
+	return c;
+}
 
 static inline fs_slot *chunk_of(int fd)
 {
-	if (fd < 0 || (unsigned int)fd >= FS_FD_MAX)
-		return NULL;
-	return atomic_load_explicit(&top[(unsigned int)fd >> FS_FD_CHUNK_SHIFT],
-				    memory_order_acquire);
+	return fs_fd_chunk(top, fd, sizeof(fs_slot), false);
 }
 
 fs_ent fs_fdmap_get(int fd)
@@ -39,25 +61,7 @@ fs_ent fs_fdmap_get(int fd)
 
 static fs_slot *chunk_for_write(int fd)
 {
-	fs_slot *c, *expect = NULL;
-	size_t size = FS_FD_CHUNK * sizeof(fs_slot);
-
-	if (fd < 0 || (unsigned int)fd >= FS_FD_MAX)
-		return NULL;
-	c = chunk_of(fd);
-	if (c)
-		return c;
-	c = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (c == MAP_FAILED)
-		return NULL;
-	if (!atomic_compare_exchange_strong_explicit(
-		    &top[(unsigned int)fd >> FS_FD_CHUNK_SHIFT], &expect, c,
-		    memory_order_acq_rel, memory_order_acquire)) {
-		munmap(c, size);
-		c = expect;
-	}
-	return c;
+	return fs_fd_chunk(top, fd, sizeof(fs_slot), true);
 }
 
 int fs_fdmap_set(int fd, fs_ent e)

@@ -15,6 +15,7 @@
 #define FASTSOCKET_FDMAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef uint64_t fs_ent;
@@ -34,6 +35,16 @@ enum fs_kind {
 #define FS_FD_CHUNK		(1u << FS_FD_CHUNK_SHIFT)
 #define FS_FD_TOP		4096u
 #define FS_FD_MAX		(FS_FD_TOP * FS_FD_CHUNK)	/* 4M fds */
+
+/*
+ * The chunk of a per-fd table top[FS_FD_TOP] (FS_FD_CHUNK elements of
+ * elem bytes) that holds fd, or NULL: fd out of range, or no chunk yet and
+ * make false (or mmap failed). A new chunk is zeroed and published with a
+ * compare-and-swap, so racing makers agree on one. fdmap.c's table and
+ * rfd.c's both live in such chunks; callers index with
+ * fd & (FS_FD_CHUNK - 1).
+ */
+void *fs_fd_chunk(_Atomic(void *) *top, int fd, size_t elem, bool make);
 
 static inline fs_ent fs_ent_make(unsigned int kind, uint32_t idx, uint32_t gen)
 {

@@ -23,7 +23,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -37,14 +36,10 @@
 #define RFD_SKIP	0x02	/* bound, app-set range, or already tried */
 #define RFD_NO_PORT	0x04	/* IP_BIND_ADDRESS_NO_PORT on: bind leaves port 0 */
 
-#define CHUNK_SHIFT	12
-#define CHUNK		(1u << CHUNK_SHIFT)
-#define NTOP		(FS_FD_MAX / CHUNK)
-
 bool fs_rfd_on;
 
 typedef _Atomic uint8_t slot_t;
-static _Atomic(slot_t *) top[NTOP];
+static _Atomic(void *) top[FS_FD_TOP];	/* fs_fd_chunk()'s, as fdmap.c's */
 static _Atomic bool unsupported;	/* the kernel said ENOPROTOOPT */
 static _Atomic unsigned long n_set, n_fallback, n_bound_zero;
 
@@ -59,25 +54,9 @@ static __thread struct {
 
 static slot_t *slot_of(int fd, bool make)
 {
-	slot_t *c, *expect = NULL;
-	size_t size = CHUNK * sizeof(slot_t);
+	slot_t *c = fs_fd_chunk(top, fd, sizeof(slot_t), make);
 
-	if (fd < 0 || (unsigned int)fd >= FS_FD_MAX)
-		return NULL;
-	c = atomic_load_explicit(&top[(unsigned int)fd >> CHUNK_SHIFT],
-				 memory_order_acquire);
-	if (!c && make) {
-		c = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (c == MAP_FAILED)
-			return NULL;
-		if (!atomic_compare_exchange_strong(
-			    &top[(unsigned int)fd >> CHUNK_SHIFT], &expect, c)) {
-			munmap(c, size);
-			c = expect;
-		}
-	}
-	return c ? &c[(unsigned int)fd & (CHUNK - 1)] : NULL;
+	return c ? &c[(unsigned int)fd & (FS_FD_CHUNK - 1)] : NULL;
 }
 
 /* open/read, not stdio: fclose() is the shim's own interposer. */
@@ -188,14 +167,14 @@ void fs_rfd_forget_range(unsigned int lo, unsigned int hi)
 {
 	if (hi >= FS_FD_MAX)
 		hi = FS_FD_MAX - 1;
-	for (unsigned int fd = lo; fd <= hi && fd < FS_FD_MAX;) {
-		slot_t *c = atomic_load(&top[fd >> CHUNK_SHIFT]);
+	for (unsigned int fd = lo; fd <= hi;) {
+		slot_t *c = fs_fd_chunk(top, (int)fd, sizeof(slot_t), false);
 
 		if (!c) {
-			fd = (fd | (CHUNK - 1)) + 1;
+			fd = (fd | (FS_FD_CHUNK - 1)) + 1;
 			continue;
 		}
-		atomic_store_explicit(&c[fd & (CHUNK - 1)], 0,
+		atomic_store_explicit(&c[fd & (FS_FD_CHUNK - 1)], 0,
 				      memory_order_relaxed);
 		fd++;
 	}
