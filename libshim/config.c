@@ -174,6 +174,17 @@ int fs_parse_cpus(const char *s, cpu_set_t *set, char *err, size_t errlen)
 	return parse_list(s, &k, add_cpus, set, err, errlen);
 }
 
+/* One line for a bad FASTSOCKET_RFD_LAYOUT: the value, then why. */
+static int bad_rfd_layout(const char *s, const char *why, char *err,
+			  size_t errlen)
+{
+	char vbuf[72];
+
+	snprintf(err, errlen, "FASTSOCKET_RFD_LAYOUT: \"%s\": %s",
+		 clip(s, strlen(s), vbuf, sizeof(vbuf)), why);
+	return -1;
+}
+
 /*
  * "LO-HI/N", blanks allowed around each number. Each block must hold at
  * least one port; the ports past the last whole block belong to no CPU.
@@ -183,54 +194,40 @@ int fs_parse_cpus(const char *s, cpu_set_t *set, char *err, size_t errlen)
 int fs_parse_rfd_layout(const char *s, struct fs_rfd_layout *layout, char *err,
 			size_t errlen)
 {
-	static const char var[] = "FASTSOCKET_RFD_LAYOUT";
-	char vbuf[72];
 	const char *a = s, *b = s + strlen(s), *dash, *slash;
 	const char *p1, *e1, *p2, *e2, *p3, *e3;
 	unsigned long lo, hi, n;
+	char why[64];
 
 	trim(&a, &b);
 	dash = memchr(a, '-', (size_t)(b - a));
 	slash = memchr(a, '/', (size_t)(b - a));
-	if (!dash || !slash || slash < dash) {
-		snprintf(err, errlen,
-			 "%s: \"%s\": not LO-HI/N (e.g. 32768-60999/4)", var,
-			 clip(s, strlen(s), vbuf, sizeof(vbuf)));
-		return -1;
-	}
+	if (!dash || !slash || slash < dash)
+		return bad_rfd_layout(s, "not LO-HI/N (e.g. 32768-60999/4)",
+				      err, errlen);
 	p1 = a, e1 = dash, p2 = dash + 1, e2 = slash, p3 = slash + 1, e3 = b;
 	trim(&p1, &e1);
 	trim(&p2, &e2);
 	trim(&p3, &e3);
 	if (!parse_uint(p1, (size_t)(e1 - p1), &lo) ||
 	    !parse_uint(p2, (size_t)(e2 - p2), &hi) ||
-	    !parse_uint(p3, (size_t)(e3 - p3), &n)) {
-		snprintf(err, errlen,
-			 "%s: \"%s\": not LO-HI/N (e.g. 32768-60999/4)", var,
-			 clip(s, strlen(s), vbuf, sizeof(vbuf)));
-		return -1;
-	}
-	if (lo < 1 || lo > 65535 || hi < 1 || hi > 65535) {
-		snprintf(err, errlen, "%s: \"%s\": a port is out of range (1-65535)",
-			 var, clip(s, strlen(s), vbuf, sizeof(vbuf)));
-		return -1;
-	}
-	if (lo > hi) {
-		snprintf(err, errlen, "%s: \"%s\": a backwards range", var,
-			 clip(s, strlen(s), vbuf, sizeof(vbuf)));
-		return -1;
-	}
+	    !parse_uint(p3, (size_t)(e3 - p3), &n))
+		return bad_rfd_layout(s, "not LO-HI/N (e.g. 32768-60999/4)",
+				      err, errlen);
+	if (lo < 1 || lo > 65535 || hi < 1 || hi > 65535)
+		return bad_rfd_layout(s, "a port is out of range (1-65535)",
+				      err, errlen);
+	if (lo > hi)
+		return bad_rfd_layout(s, "a backwards range", err, errlen);
 	if (n < 1 || n > FS_MAX_CPUS) {
-		snprintf(err, errlen,
-			 "%s: \"%s\": the number of CPUs is out of range (1-%d)",
-			 var, clip(s, strlen(s), vbuf, sizeof(vbuf)), FS_MAX_CPUS);
-		return -1;
+		snprintf(why, sizeof(why),
+			 "the number of CPUs is out of range (1-%d)", FS_MAX_CPUS);
+		return bad_rfd_layout(s, why, err, errlen);
 	}
 	if (hi - lo + 1 < n) {
-		snprintf(err, errlen,
-			 "%s: \"%s\": fewer ports (%lu) than CPUs", var,
-			 clip(s, strlen(s), vbuf, sizeof(vbuf)), hi - lo + 1);
-		return -1;
+		snprintf(why, sizeof(why), "fewer ports (%lu) than CPUs",
+			 hi - lo + 1);
+		return bad_rfd_layout(s, why, err, errlen);
 	}
 	layout->lo = (uint16_t)lo;
 	layout->hi = (uint16_t)hi;
