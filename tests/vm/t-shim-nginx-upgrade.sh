@@ -121,11 +121,10 @@ run_case() { # name reload(yes|no) accelerated-after-upgrade(yes|no) main-lines
 		no_locals || { cat /proc/net/fastsocket >&2; fail "$name: local listeners left after the upgrade"; }
 	fi
 	echo 0 >/proc/net/fastsocket
-	# Other addresses: the first load's 4-tuples are in TIME_WAIT.
-	WRK_ADDR0=$WRK_DEST
+	# wrk_start takes new addresses: the first load's 4-tuples are in
+	# TIME_WAIT.
 	wrk_start "$name-new" "$port" "$SECS"
 	wrk_wait "$name-new"
-	WRK_ADDR0=0
 	shim_assert_wrk "$name-new"
 	if [ "$accel" = yes ]; then
 		shim_assert_steered "$name-new" 900

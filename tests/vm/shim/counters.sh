@@ -12,8 +12,10 @@
 # range from an offset hashed from the addresses and jiffies/10 s
 # (secure_ipv4_port_ephemeral), so every 10 s the walk restarts somewhere
 # else and may take ports whose 4-tuples the server still holds in
-# TIME_WAIT (the client cannot see those). Under this load 0 to 5% of the
-# SYNs; none are retransmissions (TcpExtTCPSynRetrans stays 0).
+# TIME_WAIT (the client cannot see those); only the same load's earlier
+# connections can, as every load gets new addresses (wrk_addrs). Under
+# this load 0 to 5% of the SYNs; none are retransmissions
+# (TcpExtTCPSynRetrans stays 0).
 # "any": only that some SYN was steered.
 shim_assert_steered() {
 	local name=$1 min=$2 cpu

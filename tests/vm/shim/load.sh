@@ -12,13 +12,17 @@
 # failure would be the client's setup, not the server's. So that 4-tuples
 # rarely repeat, the client port range is widened (about 27000 even ports
 # for connect() per destination), tcp_tw_reuse is off, and the load is
-# spread over WRK_DEST destination addresses 127.0.0.1..N, one wrk per
-# address, each making far fewer connections than there are ports
-# (checked in shim_assert_wrk). A few tuples still repeat (the kernel
-# moves its port walk every 10 s, see shim_assert_steered); the kernel
-# took each such SYN as a new connection here, and any error would show.
+# spread over WRK_DEST destination addresses, one wrk per address, each
+# making far fewer connections than there are ports (checked in
+# shim_assert_wrk). Every load gets addresses no earlier load of this
+# guest boot used (wrk_addrs): the kernel restarts its port walk at a
+# random place every 10 s (EPHEMERAL_PORT_SHUFFLE_PERIOD), so a second
+# load on the same addresses and server port within TIME_WAIT's 60 s, as
+# when one test follows another, met a server TIME_WAIT socket in about
+# one connect in ten. Such a SYN is the kernel's ("existing", not
+# steered); the kernel took each as a new connection, and any error would
+# show.
 WRK_DEST=${WRK_DEST:-4}
-WRK_ADDR0=0	# addresses 127.0.0.(WRK_ADDR0 + 1)...: a new load, new tuples
 WRK_CONNS=${WRK_CONNS:-8}
 WRK_TIMEOUT=${WRK_TIMEOUT:-5s}
 WRK_PORTS_LO=10000
@@ -43,6 +47,21 @@ shim_client_setup() {
 	sysctl_set net.ipv4.tcp_migrate_req 1
 }
 
+# wrk_addrs N: N loopback addresses (127.0.0.0/8, all on lo) that no
+# earlier call in this guest boot returned, into WRK_ADDRS; the count
+# lives in the guest's /tmp (a tmpfs per boot), shared by all tests.
+WRK_ADDR_FILE=/tmp/fastsocket-wrk-addrs
+WRK_ADDRS=()
+wrk_addrs() {
+	local n=$1 next=0 k
+	[ ! -s "$WRK_ADDR_FILE" ] || read -r next <"$WRK_ADDR_FILE"
+	echo $((next + n)) >"$WRK_ADDR_FILE"
+	WRK_ADDRS=()
+	for k in $(seq "$next" $((next + n - 1))); do
+		WRK_ADDRS+=("127.$((1 + k / 62500 % 250)).$((k / 250 % 250)).$((1 + k % 250))")
+	done
+}
+
 # wrk_start NAME PORT SECS [PATH [BODY-LEN]]: one wrk per destination
 # address, in the background; wrk_wait NAME collects them (wrk_stop
 # ends them early). WRK_PIN: a CPU per wrk (the i-th word for the i-th),
@@ -52,9 +71,10 @@ wrk_start() {
 	local name=$1 port=$2 secs=$3 path=${4:-/} len=${5:-64} i pin=() cpus
 	read -r -a cpus <<<"${WRK_PIN:-}"
 	WRK_PIDS=()
-	for i in $(seq $((WRK_ADDR0 + 1)) $((WRK_ADDR0 + WRK_DEST))); do
+	wrk_addrs "$WRK_DEST"
+	for i in $(seq 1 "$WRK_DEST"); do
 		pin=()
-		[ -z "${cpus[i - WRK_ADDR0 - 1]:-}" ] || pin=(taskset -c "${cpus[i - WRK_ADDR0 - 1]}")
+		[ -z "${cpus[i - 1]:-}" ] || pin=(taskset -c "${cpus[i - 1]}")
 		# --timeout: a request unanswered for this long counts as an
 		# error ("timeout"). Not a latency test: requests take
 		# milliseconds even in the emulated guest; this catches a
@@ -62,7 +82,7 @@ wrk_start() {
 		# 2 s is raised for the guest's hiccups).
 		"${pin[@]}" wrk -t1 -c"$WRK_CONNS" -d"${secs}s" --timeout "$WRK_TIMEOUT" \
 			-H 'Connection: close' -s "$SHIM_DIR/wrk-count.lua" \
-			"http://127.0.0.$i:$port$path" -- "$len" \
+			"http://${WRK_ADDRS[i - 1]}:$port$path" -- "$len" \
 			>"$WORK/$name.wrk$i" 2>&1 &
 		WRK_PIDS+=($!)
 	done
