@@ -16,6 +16,10 @@
  *   track=phase     only inside phases (faster; stale state at a phase start)
  *   physmax=GIB     model physical addresses below GIB GiB (default 4);
  *                   accesses above are counted as "untracked"
+ *   sites=N         also name, per phase, the N instructions (guest virtual
+ *                   addresses) that caused the most transfers (default 0)
+ *   modsites=N      and the N translation blocks in the module area that
+ *                   executed the most instructions (default 0)
  *
  * Concurrency: with multi-threaded TCG every vCPU is a host thread, so all
  * callbacks run concurrently. Counters live in per-vCPU slots written only
@@ -87,6 +91,102 @@ static char pending_name[FSM_PHASE_NAME_MAX + 1];
 static size_t pending_len;
 
 static const unsigned char marker_insn[FSM_MARK_INSN_LEN] = FSM_MARK_INSN_BYTES;
+
+/*
+ * Counts per guest code address, to tell which code does the work:
+ *  sites=N     transfers per accessing instruction;
+ *  modsites=N  instructions per translation block in the module area
+ *              (where the fastsocket module's code runs).
+ * Each is an open-addressing table keyed by the address, filled with
+ * compare-and-swap and cleared when a phase begins; an address that finds
+ * no free slot within SITE_PROBES is counted lost. A phase's line names
+ * the N addresses with the largest counts.
+ */
+#define SITE_PROBES 64
+#define MODULE_AREA 0xffffffffc0000000ull	/* x86-64 MODULES_VADDR */
+struct site {
+	uint64_t pc;
+	uint64_t n;
+};
+struct site_table {
+	const char *name;	/* the JSON key */
+	unsigned int bits;
+	unsigned int top;	/* N: 0 when off */
+	struct site *slots;
+	uint64_t lost;
+};
+static struct site_table xfer_sites = { .name = "sites", .bits = 16 };
+static struct site_table mod_sites = { .name = "modsites", .bits = 12 };
+
+static void site_add(struct site_table *t, uint64_t pc, uint64_t n)
+{
+	uint64_t h = (pc * 0x9e3779b97f4a7c15ull) >> (64 - t->bits);
+	unsigned int i;
+
+	for (i = 0; i < SITE_PROBES; i++) {
+		struct site *s = &t->slots[(h + i) & ((1u << t->bits) - 1)];
+		uint64_t cur = __atomic_load_n(&s->pc, __ATOMIC_RELAXED);
+
+		if (!cur && __atomic_compare_exchange_n(&s->pc, &cur, pc, 0,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			cur = pc;
+		if (cur == pc) {
+			__atomic_fetch_add(&s->n, n, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+	__atomic_fetch_add(&t->lost, n, __ATOMIC_RELAXED);
+}
+
+static void site_clear(struct site_table *t)
+{
+	if (!t->slots)
+		return;
+	memset(t->slots, 0, sizeof(*t->slots) << t->bits);
+	__atomic_store_n(&t->lost, 0, __ATOMIC_RELAXED);
+}
+
+static int site_cmp(const void *a, const void *b)
+{
+	const struct site *x = a, *y = b;
+
+	return x->n < y->n ? 1 : x->n > y->n ? -1 : 0;
+}
+
+/* ,"NAME":[{"pc":..,"n":..}...],"NAME_lost":..,"NAME_seen":..: largest first */
+static void site_print(struct site_table *t)
+{
+	struct site *all = malloc(sizeof(*all) << t->bits);
+	size_t i, n = 0;
+
+	if (!t->slots)
+		return;
+	fprintf(out, ",\"%s\":[", t->name);
+	for (i = 0; all && i < (1u << t->bits); i++) {
+		all[n].pc = __atomic_load_n(&t->slots[i].pc, __ATOMIC_RELAXED);
+		all[n].n = __atomic_load_n(&t->slots[i].n, __ATOMIC_RELAXED);
+		n += all[n].n != 0;
+	}
+	if (all)
+		qsort(all, n, sizeof(*all), site_cmp);
+	for (i = 0; all && i < n && i < t->top; i++)
+		fprintf(out, "%s{\"pc\":\"0x%" PRIx64 "\",\"n\":%" PRIu64 "}",
+			i ? "," : "", all[i].pc, all[i].n);
+	fprintf(out, "],\"%s_lost\":%" PRIu64 ",\"%s_seen\":%zu", t->name,
+		__atomic_load_n(&t->lost, __ATOMIC_RELAXED), t->name, n);
+	if (!all)
+		fprintf(stderr, PFX "out of memory; %s of phase %u not written\n",
+			t->name, phase_id);
+	free(all);
+}
+
+static int site_init(struct site_table *t)
+{
+	if (!t->top)
+		return 0;
+	t->slots = calloc(1u << t->bits, sizeof(*t->slots));
+	return t->slots ? 0 : -1;
+}
 
 /* Owner-only increment, but readable by the thread that ends a phase. */
 static inline void bump(uint64_t *c, uint64_t n)
@@ -184,7 +284,10 @@ static void write_phase(unsigned int end_vcpu, int complete)
 	}
 	fprintf(out, "],\"total\":{");
 	print_counts(&total);
-	fprintf(out, "}}\n");
+	fputc('}', out);
+	site_print(&xfer_sites);
+	site_print(&mod_sites);
+	fprintf(out, "}\n");
 	if (fflush(out))
 		fprintf(stderr, PFX "writing %s: %s\n", out_path, strerror(errno));
 	free(now);
@@ -221,6 +324,8 @@ static void marker(unsigned int vcpu_index, unsigned int w)
 		pending_len = 0;
 		pending_name[0] = '\0';
 		read_counters(snap);
+		site_clear(&xfer_sites);
+		site_clear(&mod_sites);
 		__atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 		break;
 	case FSM_OP_END:
@@ -247,6 +352,26 @@ static void tb_exec(unsigned int vcpu_index, void *udata)
 	if (!is_active() || vcpu_index >= nvcpus)
 		return;
 	bump(&vcpu[vcpu_index].insns[u & 1], u >> 1);
+}
+
+/*
+ * A block in the module area (modsites=N): its address and instruction
+ * count, allocated at translation and never freed (QEMU 7.2's API has no
+ * callback when a block is dropped; the area's blocks are few).
+ */
+struct mod_tb {
+	uint64_t pc;
+	uint64_t n;
+};
+
+static void tb_exec_mod(unsigned int vcpu_index, void *udata)
+{
+	const struct mod_tb *tb = udata;
+
+	if (!is_active() || vcpu_index >= nvcpus)
+		return;
+	bump(&vcpu[vcpu_index].insns[KERNEL], tb->n);
+	site_add(&mod_sites, tb->pc, tb->n);
 }
 
 /*
@@ -286,11 +411,12 @@ static int line_access(uint64_t idx, unsigned int v, int store)
 	return ret;
 }
 
-/* udata: KERNEL or USER, from the accessing instruction's address. */
+/* udata: the accessing instruction's address (bit 63: kernel). */
 static void mem_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info,
 		       uint64_t vaddr, void *udata)
 {
-	int k = (int)(uintptr_t)udata;
+	uint64_t pc = (uint64_t)(uintptr_t)udata;
+	int k = (pc >> 63) ? KERNEL : USER;
 	int store = qemu_plugin_mem_is_store(info);
 	int on = is_active();
 	struct counters *c;
@@ -325,6 +451,8 @@ static void mem_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info,
 		bump(&c->xfers[k], 1);
 		if (r > 0)
 			bump(&c->invals, (uint64_t)r);
+		if (xfer_sites.slots)
+			site_add(&xfer_sites, pc, 1);
 	}
 }
 
@@ -345,14 +473,22 @@ static int is_marker(const struct qemu_plugin_insn *insn)
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	size_t i, n = qemu_plugin_tb_n_insns(tb);
-	int k = (qemu_plugin_tb_vaddr(tb) >> 63) ? KERNEL : USER;
+	uint64_t start = qemu_plugin_tb_vaddr(tb);
+	int k = (start >> 63) ? KERNEL : USER;
+	struct mod_tb *mt;
 
 	(void)id;
-	qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS,
-					     (void *)(uintptr_t)((n << 1) | (size_t)k));
+	if (mod_sites.slots && start >= MODULE_AREA && (mt = malloc(sizeof(*mt)))) {
+		mt->pc = start;
+		mt->n = n;
+		qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec_mod, QEMU_PLUGIN_CB_NO_REGS, mt);
+	} else {
+		qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS,
+						     (void *)(uintptr_t)((n << 1) | (size_t)k));
+	}
 	for (i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-		int ik = (qemu_plugin_insn_vaddr(insn) >> 63) ? KERNEL : USER;
+		uint64_t pc = qemu_plugin_insn_vaddr(insn);
 
 		/*
 		 * Always MEM_RW: Debian's QEMU 7.2 never called a callback
@@ -366,7 +502,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 			qemu_plugin_register_vcpu_mem_cb(insn, mem_access,
 							 QEMU_PLUGIN_CB_NO_REGS,
 							 QEMU_PLUGIN_MEM_RW,
-							 (void *)(uintptr_t)ik);
+							 (void *)(uintptr_t)pc);
 	}
 }
 
@@ -409,9 +545,20 @@ static int parse_args(int argc, char **argv)
 				return -1;
 			}
 			nlines = ((uint64_t)gib << 30) >> LINE_SHIFT;
+		} else if (!strncmp(a, "sites=", 6) || !strncmp(a, "modsites=", 9)) {
+			struct site_table *t = a[0] == 's' ? &xfer_sites : &mod_sites;
+			const char *v = strchr(a, '=') + 1;
+			unsigned long n = strtoul(v, &end, 10);
+
+			if (*end || !*v || n > 1000) {
+				fprintf(stderr, PFX "%s wants a count in 0..1000, not '%s'\n",
+					t->name, v);
+				return -1;
+			}
+			t->top = (unsigned int)n;
 		} else {
 			fprintf(stderr, PFX "unknown argument '%s' (want out=PATH, "
-				"track=always|phase, physmax=GIB)\n", a);
+				"track=always|phase, physmax=GIB, sites=N, modsites=N)\n", a);
 			return -1;
 		}
 	}
@@ -466,6 +613,10 @@ FSM_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
 		return -1;
 	}
 	lines = m;
+	if (site_init(&xfer_sites) || site_init(&mod_sites)) {
+		fprintf(stderr, PFX "out of memory\n");
+		return -1;
+	}
 	out = fopen(out_path, "a");
 	if (!out) {
 		fprintf(stderr, PFX "cannot open %s: %s\n", out_path, strerror(errno));
