@@ -5,7 +5,9 @@
 # the module can be loaded: inside the QEMU guest (bench/run) or on a real
 # machine (bench/run --host). Not meant to be run by hand; bench/run passes
 # every option. Writes OUT/raw.jsonl (one JSON object per measurement),
-# OUT/meta.json and OUT/logs/.
+# OUT/meta.json and OUT/logs/. With --model COUNT (bench/model/run) a
+# measurement is a cost-model phase of COUNT connections instead of a
+# timed wrk run, and --warmup counts connections, not seconds.
 #
 # For each repetition the configurations run one after another, in an order
 # rotated by one per repetition, and within each configuration every
@@ -28,6 +30,7 @@ ARGS=("$@")
 out='' reps=5 duration=10 warmup=1 servers=nginx,haproxy,fsb-httpd
 configs=1,2,3,4 workloads=close,keepalive clients=veth,lo conns_per_cpu=32
 addrs=4 hook=1 port=8080 keep_hooks=0 own_workloads=close stage=0 verbose=0
+model=0 model_conc=8
 while [ $# -gt 0 ]; do
 	case $1 in
 	--out) out=$2; shift ;;
@@ -46,6 +49,8 @@ while [ $# -gt 0 ]; do
 	--keep-hooks) keep_hooks=1 ;;
 	--stage) stage=1 ;;
 	--verbose) verbose=1 ;;
+	--model) model=$2; shift ;;
+	--model-concurrency) model_conc=$2; shift ;;
 	*) echo "measure.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -174,11 +179,13 @@ NGINX=/usr/sbin/nginx HAPROXY=/usr/sbin/haproxy LIGHTTPD=/usr/sbin/lighttpd
 WRK=$(command -v wrk)
 NSENTER=$(command -v nsenter)
 SHIM=$ROOT/libshim/libfastsocket.so
+FSM_CONN=$BENCH/model/fsm-conn
 if [ "$stage" = 1 ]; then
 	# bench/run lists the programs' libraries (ldd on the host, which
 	# shares the guest's root) in OUT/stage-libs.
 	mkdir -p "$WORK/stage/bin" "$WORK/stage/lib"
 	cp "$NGINX" "$HAPROXY" "$WRK" "$NSENTER" "$HTTPD" "$WORK/stage/bin/"
+	[ "$model" = 0 ] || cp "$FSM_CONN" "$WORK/stage/bin/"
 	[ ! -x "$LIGHTTPD" ] || cp "$LIGHTTPD" "$WORK/stage/bin/"
 	mapfile -t libs <"$out/stage-libs"
 	cp "${libs[@]}" "$SHIM" "$WORK/stage/lib/"
@@ -186,16 +193,22 @@ if [ "$stage" = 1 ]; then
 	B=$WORK/stage/bin
 	NGINX=$B/nginx HAPROXY=$B/haproxy WRK=$B/wrk LIGHTTPD=$B/lighttpd
 	NSENTER=$B/nsenter HTTPD=$B/fsb-httpd SHIM=$WORK/stage/lib/libfastsocket.so
+	FSM_CONN=$B/fsm-conn
 fi
 
 srv_addrs=()
 for ((i = 1; i <= addrs; i++)); do srv_addrs+=("$SRV_IP_BASE.$i"); done
 SRV_ADDR_LIST=$(IFS=,; echo "${srv_addrs[*]}")
 
+MOD_SEQ=0
 mod_load() {
 	[ "$MOD_LOADED" = 1 ] && return 0
 	insmod "$WORK/fastsocket.ko" enable_listen_spawn=2 || die "insmod fastsocket.ko failed"
 	MOD_LOADED=1
+	MOD_SEQ=$((MOD_SEQ + 1))
+	# The cost model names the code behind the transfers (bench/model/
+	# report.py): the module's text moves with every load.
+	[ "$model" = 0 ] || grep '\[fastsocket\]' /proc/kallsyms >"$out/kallsyms-fastsocket.$MOD_SEQ" || true
 }
 
 mod_unload() {
@@ -248,7 +261,101 @@ measure() {
 	log "rep $rep $srv ${LABEL[$cfg]} $wl/$cl: $rate/s errors=$errs$extra"
 }
 
+# ---------------------------------------------------------------- model
+# --model COUNT (bench/model/run): a measurement is one cost-model phase of
+# exactly COUNT short connections made by fsm-conn, which marks the phase
+# itself once its threads wait, pinned; the plugin on the host counts
+# it. Each phase gets destination addresses no earlier phase used, so no
+# SYN meets a TIME_WAIT socket of an earlier phase: loopback takes any
+# 127/8 address, and the server netns takes 198.18.128.0/17 as local
+# (netns.sh). Records go to raw.jsonl like wrk's, with the phase's id.
+MODEL_PHASE=0
+MODEL_ADDR_NEXT=0
+
+# model_addrs CLIENT: MODEL_ADDRS, $addrs fresh comma-separated addresses.
+model_addrs() {
+	local k list=''
+	for ((k = MODEL_ADDR_NEXT; k < MODEL_ADDR_NEXT + addrs; k++)); do
+		if [ "$1" = lo ]; then
+			list+="${list:+,}127.$((1 + k / 62500 % 250)).$((k / 250 % 250)).$((1 + k % 250))"
+		else
+			list+="${list:+,}198.18.$((128 + k / 250 % 128)).$((1 + k % 250))"
+		fi
+	done
+	MODEL_ADDR_NEXT=$k
+	MODEL_ADDRS=$list
+}
+
+# in_segs: IN_SEGS and OUT_SEGS, TCP segments received and sent in this
+# netns (/proc/net/snmp).
+in_segs() {
+	local hdr=() val=() i
+	while read -r -a val; do
+		[ "${val[0]}" = Tcp: ] || continue
+		if [ ${#hdr[@]} = 0 ]; then hdr=("${val[@]}"); continue; fi
+		for i in "${!hdr[@]}"; do
+			case ${hdr[i]} in
+			InSegs) IN_SEGS=${val[i]} ;;
+			OutSegs) OUT_SEGS=${val[i]} ;;
+			esac
+		done
+	done </proc/net/snmp
+}
+
+# run_conn CLIENT PORT COUNT RESULT [PHASE]: fsm-conn from CLIENT (lo:
+# a thread pinned to each CPU; veth: one thread per CPU, unpinned, in the
+# client netns); its FSM_CONN line into C[].
+declare -A C
+run_conn() {
+	local cl=$1 p=$2 n=$3 res=$4 ph=() line kv cpus='' k
+	[ -z "${5:-}" ] || ph=(--phase "$5")
+	model_addrs "$cl"
+	if [ "$cl" = lo ]; then
+		for ((k = 0; k < N; k++)); do cpus+="${cpus:+,}$k"; done
+		"$FSM_CONN" --conns "$n" --port "$p" --addrs "$MODEL_ADDRS" \
+			--concurrency "$model_conc" --pin "$cpus" "${ph[@]}" >"$res" 2>&1 || true
+	else
+		"$NSENTER" --net="/run/netns/$CLI_NS" "$FSM_CONN" --conns "$n" --port "$p" \
+			--addrs "$MODEL_ADDRS" --concurrency "$model_conc" --threads "$N" \
+			"${ph[@]}" >"$res" 2>&1 || true
+	fi
+	C=()
+	while read -r line; do
+		[[ $line == FSM_CONN\ * ]] || continue
+		for kv in ${line#FSM_CONN }; do C[${kv%%=*}]=${kv#*=}; done
+	done <"$res"
+	cat "$res" >>"$out/logs/fsm-conn.log"
+	[ -n "${C[ok]:-}" ] || { cat "$res" >&2; return 1; }
+}
+
+# model_measure REP SERVER CONFIG CLIENT PORT: one phase, one JSON line.
+model_measure() {
+	local rep=$1 srv=$2 cfg=$3 cl=$4 p=$5 kmod name s0 o0 errs
+	MODEL_PHASE=$((MODEL_PHASE + 1))
+	name="r$rep $srv ${LABEL[$cfg]} $cl"
+	[ "$MOD_LOADED" = 0 ] || proc_reset
+	in_segs
+	s0=$IN_SEGS o0=$OUT_SEGS
+	run_conn "$cl" "$p" "$model" "$WORK/conn" "$MODEL_PHASE:$name" ||
+		die "fsm-conn failed ($name)"
+	in_segs
+	if [ "$MOD_LOADED" = 1 ]; then
+		proc_read
+		kmod="{\"loaded\":true,\"steered\":$PROC_ST_SUM,\"no_local\":$PROC_NL_SUM,\"existing\":$PROC_EX_SUM,\"parked\":$PROC_PK_SUM}"
+	else
+		kmod='{"loaded":false}'
+	fi
+	errs=$((C[connect] + C[read] + C[status] + C[timeout]))
+	printf '{"phase_id":%d,"phase":"%s","rep":%d,"server":"%s","config":"%s","config_id":"%s","client":"%s","conns":%d,"ok":%d,"errors":%d,"in_segs":%d,"out_segs":%d,"duration_us":%d,"mod_seq":%d,"kmod":%s}\n' \
+		"$MODEL_PHASE" "$name" "$rep" "$srv" "${LABEL[$cfg]}" "$cfg" "$cl" \
+		"${C[conns]}" "${C[ok]}" "$errs" $((IN_SEGS - s0)) $((OUT_SEGS - o0)) "${C[duration_us]}" \
+		"$((MOD_LOADED * MOD_SEQ))" "$kmod" >>"$RAW"
+	log "phase $MODEL_PHASE $name: ${C[ok]}/${C[conns]} ok, $((IN_SEGS - s0)) segments in, $((C[duration_us] / 1000)) ms"
+}
+
 write_meta "$out/meta.json"
+# The kernel's text symbols, for the model's transfer sites.
+[ "$model" = 0 ] || grep ' [tT] ' /proc/kallsyms >"$out/kallsyms" || die "cannot read /proc/kallsyms"
 
 # ---------------------------------------------------------------- run
 
@@ -283,6 +390,17 @@ for ((rep = 1; rep <= reps; rep++)); do
 			# lighttpd has no per-worker SO_REUSEPORT sockets.
 			[ "$srv" = lighttpd ] && [ "$cfg" = 2 ] && continue
 			server_start "$srv" "$cfg" "$p"
+			if [ "$model" != 0 ]; then
+				# Code and caches warm, the server's connection
+				# structures allocated: the phase measures steady state.
+				run_conn "${cl_list[0]}" "$p" "$warmup" "$WORK/warm" ||
+					die "warm-up failed ($srv ${LABEL[$cfg]})"
+				for cl in "${cl_list[@]}"; do
+					model_measure "$rep" "$srv" "$cfg" "$cl" "$p"
+				done
+				server_stop
+				continue
+			fi
 			if [ "$warmup" != 0 ]; then
 				run_wrk "${wls[0]}" "${cl_list[0]}" "$p" "$warmup" "$WORK/warm-${cl_list[0]}"
 				parse_wrk "$WORK/warm-${cl_list[0]}" || die "warm-up failed"

@@ -23,7 +23,8 @@ netns_down() {
 }
 
 # netns_up: server addresses SRV_IP_BASE.1..addrs on fsb-veth0 in SRV_NS,
-# the client CLI_IP on fsb-veth1 in CLI_NS.
+# and 198.18.128.0/17 routed to it, the client CLI_IP on fsb-veth1 in
+# CLI_NS.
 netns_up() {
 	local i
 	# Built in, or a module (a kernel without module support has no modprobe).
@@ -39,10 +40,13 @@ netns_up() {
 			echo "addr add $SRV_IP_BASE.$i/24 dev fsb-veth0"
 		done
 		echo "link set fsb-veth0 up"
+		# Every address of 198.18.128.0/17 is local here (no address
+		# each): the cost model gives each phase new ones.
+		echo "route add local 198.18.128.0/17 dev lo"
 	} | ip -n "$SRV_NS" -batch - || die "server netns setup failed"
 	printf '%s\n' "link set lo up" "addr add $CLI_IP/24 dev fsb-veth1" \
-		"link set fsb-veth1 up" | ip -n "$CLI_NS" -batch - ||
-		die "client netns setup failed"
+		"link set fsb-veth1 up" "route add 198.18.128.0/17 via $SRV_IP_BASE.1" |
+		ip -n "$CLI_NS" -batch - || die "client netns setup failed"
 	# RPS on the receiving side of both directions, over every CPU: flows
 	# are spread by hash, the way a multi-queue NIC spreads them.
 	ip netns exec "$CLI_NS" sh -c "
