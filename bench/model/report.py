@@ -6,7 +6,7 @@
       DIR: one guest run each (meta.json, raw.jsonl from bench/measure.sh
       --model, phases.jsonl from the plugin); joins every measurement with
       its phase and writes the figures per connection.
-  report.py render JSON [--md FILE] [--readme README.md] [--text]
+  report.py render JSON [--md FILE] [--png FILE] [--readme README.md] [--text]
   report.py check JSON   what bench/model/run --smoke asserts
 
 Per connection: instructions (kernel, user), cache-line transfers between
@@ -19,7 +19,9 @@ import bisect
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 
 CONFIG_ORDER = ["stock-shared", "stock-reuseport", "shim", "shim+kmod",
                 "stock-shared+kmod"]
@@ -192,7 +194,8 @@ def tables(res):
     out = [f"Modelled per connection: instructions x {cpi:g} + cache-line transfers between "
            f"vCPUs x {lat:g} cycles, counted by a QEMU plugin in the emulated guest "
            "(Documentation/cost-model.md); counts of one machine model, not times, and "
-           "no capacity misses, prefetch or SMT.", ""]
+           "no capacity misses, prefetch or SMT. (xN): ratio to (1) of the same server, "
+           "client and vCPU count.", ""]
     out.append("| vCPUs | server | client | configuration | kernel insns | user insns "
                "| kernel xfers | user xfers | modelled cycles | vs (1) "
                f"| L={lat / 2:g} | L={lat * 2:g} | steered |")
@@ -200,9 +203,15 @@ def tables(res):
     for r in rows:
         b = base.get((r["ncpu"], r["server"], r["client"]))
         c = cost(r, cpi, lat)
+        def rel(f, text):
+            if not b or r is b or not b[f]:
+                return text
+            return f"{text} (x{r[f] / b[f]:.2f})"
         cells = [str(r["ncpu"]), r["server"], r["client"], SHORT.get(r["config"], r["config"]),
-                 fmt_k(r["insns_kernel"]), fmt_k(r["insns_user"]),
-                 f"{r['transfers_kernel']:.0f}", f"{r['transfers_user']:.0f}",
+                 rel("insns_kernel", fmt_k(r["insns_kernel"])),
+                 rel("insns_user", fmt_k(r["insns_user"])),
+                 rel("transfers_kernel", f"{r['transfers_kernel']:.0f}"),
+                 rel("transfers_user", f"{r['transfers_user']:.0f}"),
                  fmt_k(c)]
         if b:
             cells += [ratio(c, cost(b, cpi, lat)), ratio(cost(r, cpi, lat / 2), cost(b, cpi, lat / 2)),
@@ -297,8 +306,51 @@ def compact(res, src):
                 f"{st[1]:.0f}%): transfers depend on the scheduler's choices and on time "
                 "(Documentation/cost-model.md)."]
     out += ["", f"All figures, transfer sites and the module's own instructions: "
-            f"[bench/results/{src[:-5]}.md](bench/results/{src[:-5]}.md)."]
+            f"[bench/results/{src[:-5]}.md](bench/results/{src[:-5]}.md); chart: "
+            f"[bench/results/{src[:-5]}.png](bench/results/{src[:-5]}.png)."]
     return out
+
+
+def png(res, path):
+    """Two gnuplot panels, kernel transfers and modelled cycles per
+    connection: one group per vCPU count, server and client, one bar per
+    configuration."""
+    # Only configurations that were measured: gnuplot warns about an
+    # empty series.
+    cfgs = [c for c in CONFIG_ORDER[:4] if any(r["config"] == c for r in res["rows"])]
+    by = {}
+    for r in res["rows"]:
+        by.setdefault((r["ncpu"], r["server"], r["client"]), {})[r["config"]] = r
+    with tempfile.TemporaryDirectory() as tmp:
+        dat = os.path.join(tmp, "model.dat")
+        with open(dat, "w") as f:
+            for key in sorted(by):
+                vals = []
+                for c in cfgs:
+                    r = by[key].get(c)
+                    vals += ([f"{r['transfers_kernel']:.1f}",
+                              f"{cost(r, res['cpi'], res['latency']) / 1000:.1f}"]
+                             if r else ["-", "-"])
+                f.write(f'"{key[1]} {key[2]} {key[0]}cpu" ' + " ".join(vals) + "\n")
+        gp = os.path.join(tmp, "model.gp")
+        with open(gp, "w") as f:
+            f.write('set terminal pngcairo size 1150,760 font "Sans,9"\n')
+            f.write(f'set output "{path}"\n')
+            f.write('set multiplot layout 2,1 title "fastsocket cost model: per connection, '
+                    f'{", ".join(res["kernels"])} (counts, not times)"\n')
+            f.write("set style data histograms\nset style histogram clustered gap 1\n"
+                    "set style fill solid 0.8 border -1\nset key top left\n"
+                    "set grid ytics\nset xtics rotate by -30 nomirror\nset yrange [0:*]\n"
+                    'set datafile missing "-"\n')
+            for title, first in (("kernel cache-line transfers between vCPUs", 2),
+                                 (f"modelled kcycles (insns x {res['cpi']:g} + transfers x "
+                                  f"{res['latency']:g})", 3)):
+                f.write(f'set title "{title}"\n')
+                plots = [f'"{dat}" using {first + 2 * i}:xtic(1) title "{SHORT[c]}"'
+                         for i, c in enumerate(cfgs)]
+                f.write("plot " + ", ".join(plots) + "\n")
+            f.write("unset multiplot\n")
+        subprocess.run(["gnuplot", gp], check=True)
 
 
 def render(args):
@@ -315,6 +367,8 @@ def render(args):
     if args.md:
         with open(args.md, "w") as f:
             f.write("\n".join(head + lines) + "\n")
+    if args.png:
+        png(res, args.png)
     if args.readme:
         with open(args.readme) as f:
             text = f.read()
@@ -374,6 +428,7 @@ def main():
     r = sub.add_parser("render")
     r.add_argument("json")
     r.add_argument("--md")
+    r.add_argument("--png")
     r.add_argument("--readme")
     r.add_argument("--text", action="store_true")
     c = sub.add_parser("check")
