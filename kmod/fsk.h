@@ -11,6 +11,7 @@
  *   cpu.c pin.c clone.c    CPU choice, pinned workers, copying a socket
  *   listen_table.c         the per-netns table of local listeners
  *   steer.c close_watch.c proc.c   readers and watchers of the table
+ *   rfd.c                  the netns's RFD port layout (ioctl.c, proc.c)
  */
 #ifndef _FASTSOCKET_FSK_H
 #define _FASTSOCKET_FSK_H
@@ -52,6 +53,15 @@ struct fsk_stats {
 	u64 unwatched;	/* SYNs kept from a local listener nobody waits on */
 };
 
+/* One netns's receive flow deliver port blocks (rfd.c). */
+struct fsk_rfd_layout {
+	u16 lo;		/* the first port of CPU 0's block */
+	u32 block;	/* ports per block */
+	u32 ncpus;	/* blocks: CPUs 0 .. ncpus - 1 */
+};
+
+enum { FSK_RFD_UNSET, FSK_RFD_CUT, FSK_RFD_NONE };
+
 #define FSK_PORT_BUCKETS 64
 #define FSK_SK_BUCKETS 64
 
@@ -82,6 +92,13 @@ struct fsk_net {
 	 */
 	int listen_spawn;
 	struct ctl_table_header *sysctl;	/* sysctl.c owns it */
+	/*
+	 * The RFD port layout (rfd.c): rfd_state goes once from UNSET to CUT
+	 * or NONE, under mutex, published with release; rfd is written
+	 * before and never after.
+	 */
+	int rfd_state;
+	struct fsk_rfd_layout rfd;
 };
 
 /* NULL while the netns is still being set up (see close_watch.c). */
@@ -167,6 +184,10 @@ int fsk_park(struct socket *sock, bool park);
 /* steer.c */
 int fsk_steer_net_init(struct net *net);
 void fsk_steer_net_exit(struct net *net);
+
+/* rfd.c: the netns's RFD port layout; false while there is none. */
+bool fsk_rfd_layout(struct net *net, struct fsk_rfd_layout *out);
+void fsk_rfd_show(struct seq_file *seq, struct net *net);
 
 /* proc.c */
 int fsk_proc_net_init(struct net *net);

@@ -77,6 +77,7 @@ static int fsk_caller_listen_spawn(void)
 
 static long fsk_ioctl_info(void __user *uarg)
 {
+	struct fsk_rfd_layout rfd;
 	struct fastsocket_info info = {
 		.abi_version = FASTSOCKET_ABI_VERSION,
 		.features = FASTSOCKET_FEAT_SPAWN | FASTSOCKET_FEAT_REGISTER |
@@ -91,6 +92,12 @@ static long fsk_ioctl_info(void __user *uarg)
 		.nr_cpu_ids = nr_cpu_ids,
 	};
 
+	if (fsk_rfd_layout(current->nsproxy->net_ns, &rfd)) {
+		info.features |= FASTSOCKET_FEAT_RFD_PORTS;
+		info.rfd_port_lo = rfd.lo;
+		info.rfd_block = rfd.block;
+		info.rfd_ncpus = rfd.ncpus;
+	}
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 

@@ -79,6 +79,24 @@ static int fsk_set_bool(const char *val, const struct kernel_param *kp)
 	return fsk_param_set(val, kp, 1, "0 or 1");
 }
 
+/*
+ * 1, the module's own steering, is not built yet: refuse it rather than
+ * give less than asked. Switching between 0 and 2 at runtime is safe:
+ * a netns's layout, once cut, never changes (rfd.c).
+ */
+static int fsk_set_rfd(const char *val, const struct kernel_param *kp)
+{
+	int v;
+
+	if (!kstrtoint(val, 10, &v) && v == FASTSOCKET_RFD_STEER) {
+		pr_err("%s=1 (steering by the module) is not implemented yet: use 2 (port blocks; steering by NIC ntuple rules, tools/fastsocket-rfd-ntuple) or 0\n",
+		       kp->name);
+		return -EINVAL;
+	}
+	return fsk_param_set(val, kp, FASTSOCKET_RFD_PORTS,
+			     "0 (off) or 2 (port blocks, steered by the NIC)");
+}
+
 static int fsk_set_grace(const char *val, const struct kernel_param *kp)
 {
 	BUILD_BUG_ON(FSK_GRACE_MS_MAX != 60000);	/* the message below */
@@ -93,6 +111,11 @@ static const struct kernel_param_ops fsk_grace_ops = {
 
 static const struct kernel_param_ops fsk_listen_spawn_ops = {
 	.set = fsk_set_listen_spawn,
+	.get = param_get_int,
+};
+
+static const struct kernel_param_ops fsk_rfd_ops = {
+	.set = fsk_set_rfd,
 	.get = param_get_int,
 };
 
@@ -112,16 +135,16 @@ MODULE_PARM_DESC(unwatched_grace_ms,
 		 "How long a local listener nobody waits on (a worker out of poll or accept, or accepting through io_uring) keeps its CPU's SYNs after one last found its worker waiting, in ms; then they go to a listener someone waits on (default 10; writable at runtime; the same value as sysctl net.fastsocket.unwatched_grace_ms)");
 
 /*
- * Read-only until they do something: a runtime write would be a no-op.
- * For the same reason they have no sysctl.
+ * Read-only until it does something: a runtime write would be a no-op.
+ * For the same reason it has no sysctl.
  */
 module_param_cb(enable_fast_epoll, &fsk_bool_ops, &fsk_fast_epoll, 0444);
 MODULE_PARM_DESC(enable_fast_epoll,
 		 "Fast epoll path: 0 off, 1 on (default 1; accepted for compatibility, not implemented yet)");
-module_param_cb(enable_receive_flow_deliver, &fsk_bool_ops,
-		&fsk_receive_flow_deliver, 0444);
+module_param_cb(enable_receive_flow_deliver, &fsk_rfd_ops,
+		&fsk_receive_flow_deliver, 0644);
 MODULE_PARM_DESC(enable_receive_flow_deliver,
-		 "Receive flow deliver, the CPU encoded in source ports: 0 off, 1 on (default 0; accepted for compatibility, not implemented yet)");
+		 "Receive flow deliver, the CPU encoded in source ports: 0 off, 2 per-CPU port blocks for the shim, steered by the NIC (tools/fastsocket-rfd-ntuple); 1, steering by the module, is not implemented yet and refused (default 0; writable at runtime; a netns's blocks are cut from its ip_local_port_range when first asked for)");
 
 static unsigned int fsk_net_id __read_mostly;
 

@@ -8,6 +8,8 @@
  *   cpu steered no_local existing local_listeners parked skipped
  *                                                    a row per CPU
  *   listener dev cpu pid spawns kind                 a row per local listener
+ *   rfd port_lo block cpus                           one row, while RFD
+ *                                                    port blocks are on
  * New columns are only ever added at the end of a row.
  */
 
@@ -43,6 +45,7 @@ static int fsk_proc_show(struct seq_file *seq, void *v)
 	kfree(count);
 	seq_puts(seq, "listener dev cpu pid spawns kind\n");
 	fsk_table_show(seq, fn);
+	fsk_rfd_show(seq, seq_file_single_net(seq));
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 #define FASTSOCKET_FEAT_STEER_IPV6	(1U << 2)	/* SYN steering, IPv6 */
 #define FASTSOCKET_FEAT_REGISTER	(1U << 3)	/* FASTSOCKET_IOC_REGISTER */
 #define FASTSOCKET_FEAT_PARK		(1U << 4)	/* FASTSOCKET_IOC_PARK */
+#define FASTSOCKET_FEAT_RFD_PORTS	(1U << 5)	/* fastsocket_info.rfd_* valid */
 
 /*
  * enable_listen_spawn values (module parameter, sysctl
@@ -36,6 +37,13 @@
 #define FASTSOCKET_SPAWN_OFF		0	/* no local listeners */
 #define FASTSOCKET_SPAWN_APP_PINS	1	/* the worker pins itself */
 #define FASTSOCKET_SPAWN_AUTO		2	/* the module picks and pins */
+
+/*
+ * enable_receive_flow_deliver values (module parameter).
+ */
+#define FASTSOCKET_RFD_OFF		0	/* no port blocks */
+#define FASTSOCKET_RFD_STEER		1	/* port blocks, the module steers (not built yet) */
+#define FASTSOCKET_RFD_PORTS		2	/* port blocks only: the NIC or XDP steers */
 
 /*
  * Receive flow deliver (RFD) port layout. The ports [lo, lo + ncpus *
@@ -80,9 +88,18 @@ static inline int fastsocket_rfd_owner(__u16 port, __u16 lo, __u32 block,
  * @enable_fast_epoll: current value of the module parameter
  * @enable_receive_flow_deliver: current value of the module parameter
  * @nr_cpu_ids: highest possible CPU number + 1
+ * @rfd_port_lo: with FASTSOCKET_FEAT_RFD_PORTS, the caller's netns's RFD
+ *	port layout (fastsocket_rfd_owner()): the first port of CPU 0's block
+ * @rfd_pad: zero
+ * @rfd_block: ports per block
+ * @rfd_ncpus: number of blocks
  * @reserved: zero on input and output
  *
- * Output only; the caller passes it zeroed.
+ * Output only; the caller passes it zeroed. The rfd_* fields are zero
+ * unless FASTSOCKET_FEAT_RFD_PORTS is set: the module then has port
+ * blocks on (enable_receive_flow_deliver 1 or 2) and a layout for the
+ * caller's netns, fixed when first asked for and kept while the netns
+ * lives.
  */
 struct fastsocket_info {
 	__u32 abi_version;
@@ -91,7 +108,11 @@ struct fastsocket_info {
 	__u32 enable_fast_epoll;
 	__u32 enable_receive_flow_deliver;
 	__u32 nr_cpu_ids;
-	__u32 reserved[10];
+	__u16 rfd_port_lo;
+	__u16 rfd_pad;
+	__u32 rfd_block;
+	__u32 rfd_ncpus;
+	__u32 reserved[7];
 };
 
 /* fastsocket_spawn.cpu on input: a CPU number >= 0, or one of these. */
