@@ -225,6 +225,23 @@ grep -q '^  pid 102 (nginx) \[::\]:443 CPU 1: allowed CPUs 0-1: not pinned$' "$r
 grep -q '^  pid 0' "$r.status" && st=1
 check "status: IPv6, parked and registered rows, an unpinned worker, pid 0 left out" $st "$r.status"
 
+# receive flow deliver's port blocks: the table's last part
+r=$tmp/rfd
+clean_tree "$r"
+put "$r/proc/net/fastsocket" \
+	"cpu steered no_local existing local_listeners parked skipped unwatched" \
+	"0 0 0 0 0 0 0 0" "1 0 0 0 0 0 0 0" \
+	"listener dev cpu pid spawns kind" \
+	"rfd port_lo block cpus" "2 32768 14116 2"
+"$ctl" --root "$r" status >"$r.status" 2>&1 &&
+	grep -q '^rfd: port blocks (enable_receive_flow_deliver=2): CPU c connects from 32768+c\*14116 .. 32768+(c+1)\*14116-1, 2 CPUs$' "$r.status"
+check "status: receive flow deliver's port blocks" $? "$r.status"
+"$ctl" --root "$r" --json status >"$r.sjson" 2>&1 &&
+	json_is "$r.sjson" 'd["rfd"] == {"port_blocks": True, "mode": 2, "port_lo": 32768, "block": 14116, "cpus": 2}'
+check "status --json: receive flow deliver's port blocks" $? "$r.sjson" "$r.sjson.why"
+"$ctl" --root "$r" stats >"$r.stats" 2>&1
+check "stats: a table with port blocks parses" $? "$r.stats"
+
 r=$tmp/nomodule
 clean_tree "$r"
 rm -r "$r/sys/module" "$r/dev/fastsocket" "$r/proc/net/fastsocket"

@@ -2,9 +2,11 @@
 # The one reader of /proc/net/fastsocket, for tests/vm and bench. Shell
 # builtins only (bench/measure.sh reads it between measurements).
 #
-# The file holds two tables, each after its header line:
+# The file holds two tables, each after its header line, and a third
+# while receive flow deliver has port blocks:
 #   cpu steered no_local existing local_listeners parked skipped unwatched
 #   listener dev cpu pid spawns kind
+#   rfd port_lo block cpus
 # Columns are numbered as awk numbers them: 1 cpu, 2 steered, 3 no_local,
 # 4 existing, 5 local_listeners, 6 parked, 7 skipped, 8 unwatched.
 # shellcheck shell=bash
@@ -17,10 +19,11 @@
 #                          local_listeners, parked, indexed by CPU
 #   PROC_ST_SUM PROC_NL_SUM PROC_EX_SUM PROC_LL_SUM PROC_PK_SUM  their sums
 #   PROC_PIDS              the pid column of the local-listener table
+#   PROC_RFD               the rfd row (mode port_lo block cpus), or empty
 proc_read() {
 	declare -gA PROC_CELL=()
 	declare -ga PROC_SUM=() PROC_ST=() PROC_NL=() PROC_EX=() PROC_LL=() \
-		PROC_PK=() PROC_PIDS=()
+		PROC_PK=() PROC_PIDS=() PROC_RFD=()
 	if [ -n "${1:-}" ]; then
 		# Not < <(...): the guest has no /dev/fd.
 		proc_parse <<<"$(ip netns exec "$1" cat /proc/net/fastsocket)"
@@ -39,9 +42,12 @@ proc_parse() {
 		case ${row[0]:-} in
 		cpu) table=cpu; continue ;;
 		listener) table=listener; continue ;;
+		rfd) table=rfd; continue ;;
 		'') continue ;;
 		esac
-		if [ $table = listener ]; then
+		if [ $table = rfd ]; then
+			PROC_RFD=("${row[@]}")
+		elif [ $table = listener ]; then
 			PROC_PIDS+=("${row[3]}")	# listener dev cpu pid ...
 		elif [ $table = cpu ]; then
 			for ((c = 2; c <= ${#row[@]}; c++)); do

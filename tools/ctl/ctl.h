@@ -75,6 +75,8 @@ struct table {
 	unsigned long long (*rows)[TABLE_MAX_COLS];	/* rows[i][0]: cpu */
 	int nlisteners;
 	struct listener *listeners;
+	bool rfd;		/* an "rfd" part: port blocks on */
+	unsigned int rfd_mode, rfd_lo, rfd_block, rfd_cpus;
 };
 int table_read(struct table *t);
 void table_free(struct table *t);

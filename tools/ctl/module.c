@@ -29,7 +29,7 @@ const char ctl_fallback_text[] =
 	"only pinned, not registered (Documentation/shim.md)";
 
 static const char *const feature_names[] = {
-	"spawn", "steer_ipv4", "steer_ipv6", "register", "park",
+	"spawn", "steer_ipv4", "steer_ipv6", "register", "park", "rfd_ports",
 };
 
 const char *module_feature_name(unsigned int bit)

@@ -90,6 +90,27 @@ static void status_module(struct json *j, const struct modinfo *m)
 	putchar('\n');
 }
 
+/* Receive flow deliver's port blocks in this netns, when it has them. */
+static void status_rfd(struct json *j, const struct table *t)
+{
+	if (ctl_json) {
+		json_open(j, "rfd", '{');
+		json_bool(j, "port_blocks", t->rfd);
+		if (t->rfd) {
+			json_num(j, "mode", t->rfd_mode);
+			json_num(j, "port_lo", t->rfd_lo);
+			json_num(j, "block", t->rfd_block);
+			json_num(j, "cpus", t->rfd_cpus);
+		}
+		json_close(j, '}');
+		return;
+	}
+	if (t->rfd)
+		printf("rfd: port blocks (enable_receive_flow_deliver=%u): CPU c connects from %u+c*%u .. %u+(c+1)*%u-1, %u CPUs\n",
+		       t->rfd_mode, t->rfd_lo, t->rfd_block, t->rfd_lo,
+		       t->rfd_block, t->rfd_cpus);
+}
+
 static bool seen_before(const struct table *t, int i, bool same_cpu)
 {
 	const struct listener *a = &t->listeners[i], *b;
@@ -269,6 +290,8 @@ int cmd_status(int argc, char **argv)
 		ret = EXIT_USAGE;
 	else if (c == 0)
 		status_netns(&j, &t);
+	if (c == 0)
+		status_rfd(&j, &t);
 	else if (m.loaded && !ctl_json)
 		printf("local listeners: no %s in this network namespace\n",
 		       ctl_path("/proc/net/fastsocket"));

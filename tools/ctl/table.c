@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /proc/net/fastsocket of the caller's network namespace: the per-CPU
- * counters and the table of local listeners, each after its header line
+ * counters, the table of local listeners and, while receive flow deliver
+ * has port blocks, their layout, each after its header line
  * (Documentation/admin-guide.md). Columns are found by their header
  * names, so columns a newer module adds at the end are carried along.
  */
@@ -81,7 +82,7 @@ static int table_listener_row(struct table *t, const char *line)
 
 static int table_parse(struct table *t, FILE *f)
 {
-	enum { NONE, CPUS, LISTENERS } part = NONE;
+	enum { NONE, CPUS, LISTENERS, RFD } part = NONE;
 	char line[512];
 	int lineno = 0;
 
@@ -93,6 +94,8 @@ static int table_parse(struct table *t, FILE *f)
 			part = CPUS;
 		} else if (!strncmp(line, "listener ", 9)) {
 			part = LISTENERS;
+		} else if (!strncmp(line, "rfd ", 4)) {
+			part = RFD;
 		} else if (line[0] == '\n') {
 			continue;
 		} else if (part == CPUS) {
@@ -101,6 +104,12 @@ static int table_parse(struct table *t, FILE *f)
 		} else if (part == LISTENERS) {
 			if (table_listener_row(t, line))
 				goto bad;
+		} else if (part == RFD) {
+			/* "rfd port_lo block cpus": mode, then the layout */
+			if (sscanf(line, "%u %u %u %u", &t->rfd_mode, &t->rfd_lo,
+				   &t->rfd_block, &t->rfd_cpus) != 4)
+				goto bad;
+			t->rfd = true;
 		} else {
 			goto bad;
 		}
