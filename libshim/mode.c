@@ -9,6 +9,7 @@
 #include "config.h"
 #include "dev.h"
 #include "log.h"
+#include "rfd.h"
 #include "shim.h"
 
 static _Atomic int resolved_mode = -1;
@@ -27,6 +28,8 @@ void fs_mode_resolve(void)
 		return;
 	}
 	module_ok = fs_dev_probe(&info);
+	if (module_ok)
+		fs_rfd_adopt(&info);
 	if (fs_cfg.mode != FS_MODE_UNSET)
 		mode = fs_cfg.mode;
 	else if (module_ok && info.enable_listen_spawn <= 2)

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/fastsocket.h>
 
 #include "config.h"
 #include "cpu.h"
@@ -31,12 +32,16 @@
 #include "listener.h"
 #include "log.h"
 #include "real.h"
+#include "shim.h"
 
 #define RFD_TCP		0x01	/* made by socket(AF_INET[6], SOCK_STREAM, TCP) */
 #define RFD_SKIP	0x02	/* bound, app-set range, or already tried */
 #define RFD_NO_PORT	0x04	/* IP_BIND_ADDRESS_NO_PORT on: bind leaves port 0 */
 
-bool fs_rfd_on;
+_Atomic bool fs_rfd_on;
+/* The layout in use: FASTSOCKET_RFD_LAYOUT's, or the module's (fs_rfd_adopt).
+ * Written before fs_rfd_on is set, never while it is. */
+static struct fs_rfd_layout layout;
 
 typedef _Atomic uint8_t slot_t;
 static _Atomic(void *) top[FS_FD_TOP];	/* fs_fd_chunk()'s, as fdmap.c's */
@@ -84,6 +89,7 @@ void fs_rfd_init(const char *range_file)
 	fs_rfd_on = false;
 	if (!fs_cfg.valid || !fs_cfg.rfd)
 		return;
+	layout = *l;
 	last = l->lo + (unsigned long)l->block * l->ncpus - 1;
 	if (!range_file)
 		range_file = "/proc/sys/net/ipv4/ip_local_port_range";
@@ -98,6 +104,32 @@ void fs_rfd_init(const char *range_file)
 	fs_info("RFD: ports %u-%lu in %u blocks of %u; CPU c gets %u+c*%u .. %u+(c+1)*%u-1",
 		l->lo, last, l->ncpus, l->block, l->lo, l->block, l->lo,
 		l->block);
+}
+
+void fs_rfd_adopt(const struct fastsocket_info *info)
+{
+	fs_assert_locked();
+	if (!fs_cfg.valid || !(info->features & FASTSOCKET_FEAT_RFD_PORTS))
+		return;
+	if (fs_rfd_on) {
+		fs_info("RFD: FASTSOCKET_RFD_LAYOUT wins over the module's port blocks (%u+c*%u, %u CPUs)",
+			info->rfd_port_lo, info->rfd_block, info->rfd_ncpus);
+		return;
+	}
+	if (!info->rfd_block || !info->rfd_ncpus || info->rfd_ncpus > FS_MAX_CPUS ||
+	    info->rfd_port_lo + (unsigned long)info->rfd_block * info->rfd_ncpus - 1 > 65535) {
+		fs_info("RFD: the module's port blocks (%u+c*%u, %u CPUs) make no sense here; RFD off",
+			info->rfd_port_lo, info->rfd_block, info->rfd_ncpus);
+		return;
+	}
+	layout.lo = info->rfd_port_lo;
+	layout.block = info->rfd_block;
+	layout.ncpus = info->rfd_ncpus;
+	layout.hi = (uint16_t)(layout.lo + layout.block * layout.ncpus - 1);
+	fs_rfd_on = true;
+	fs_info("RFD: port blocks from the module (enable_receive_flow_deliver=%u): CPU c gets %u+c*%u .. %u+(c+1)*%u-1, %u CPUs",
+		info->enable_receive_flow_deliver, layout.lo, layout.block,
+		layout.lo, layout.block, layout.ncpus);
 }
 
 void fs_rfd_socket(int fd, int domain, int type, int protocol)
@@ -208,7 +240,7 @@ static int set_range(int fd, uint32_t v)
 int fs_rfd_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		   int (*real_connect)(int, const struct sockaddr *, socklen_t))
 {
-	const struct fs_rfd_layout *l = &fs_cfg.rfd_layout;
+	const struct fs_rfd_layout *l = &layout;
 	slot_t *s = slot_of(fd, false);
 	uint32_t lo, hi;
 	int cpu, rc, err;
@@ -260,6 +292,7 @@ void fs_rfd_stats(struct fs_rfd_stats *st)
 void fs_rfd_reset(void)
 {
 	fs_rfd_on = false;
+	memset(&layout, 0, sizeof(layout));
 	fs_rfd_forget_range(0, FS_FD_MAX - 1);
 	atomic_store(&unsupported, false);
 	atomic_store(&n_set, 0);

@@ -25,8 +25,11 @@
 #define IP_BIND_ADDRESS_NO_PORT	24
 #endif
 
-/* FASTSOCKET_RFD_LAYOUT is set, valid and fits the netns's port range. */
-extern bool fs_rfd_on;
+/*
+ * A layout is in use: FASTSOCKET_RFD_LAYOUT (set, valid and inside the
+ * netns's port range), or the module's port blocks (fs_rfd_adopt()).
+ */
+extern _Atomic bool fs_rfd_on;
 
 /*
  * From the constructor, after fs_config_init(): turn RFD on if fs_cfg has
@@ -34,6 +37,15 @@ extern bool fs_rfd_on;
  * usual /proc file); a layout outside it leaves RFD off, said once.
  */
 void fs_rfd_init(const char *range_file);
+
+/*
+ * After the module probe (mode.c, shim lock held): the module's port
+ * blocks for this netns, when it has them (FASTSOCKET_FEAT_RFD_PORTS) and
+ * FASTSOCKET_RFD_LAYOUT did not already give a layout. Only sockets made
+ * from then on get blocks. No system call: the probe's INFO has them.
+ */
+struct fastsocket_info;
+void fs_rfd_adopt(const struct fastsocket_info *info);
 
 /* The application's calls, after they succeeded. */
 void fs_rfd_socket(int fd, int domain, int type, int protocol);

@@ -17,6 +17,10 @@
  *			to port 0, or to port 0 with IP_BIND_ADDRESS_NO_PORT
  * --app-range LO-HI	set IP_LOCAL_PORT_RANGE itself before connect
  * --nonblock		non-blocking connect (EINPROGRESS, then poll)
+ * --listen-first	first listen on 127.0.0.1:9999 through libc, as a
+ *			proxy listens before it connects: the shim probes the
+ *			module then and takes its port blocks (--layout then
+ *			says what the test expects the module's to be)
  * -6			IPv6 (::1)
  *
  * Prints one line of key=value pairs:
@@ -57,7 +61,7 @@
 enum bind_how { B_NONE, B_EXPLICIT, B_ZERO, B_NOPORT };
 
 static int per_cpu = 100, family = AF_INET, bind_how = B_NONE;
-static bool nonblock;
+static bool nonblock, listen_first;
 static unsigned int lay_lo, lay_block, lay_n;
 static unsigned int app_lo, app_hi;
 static pthread_barrier_t pinned, done;
@@ -230,6 +234,18 @@ static void parse_layout(const char *s)
 	lay_block = (hi - lo + 1) / n;
 }
 
+/* A listener the shim sees (socket, bind, listen through libc). */
+static void libc_listener(int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (s < 0 || bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(s, 16) < 0)
+		die("libc listener");
+}
+
 int main(int argc, char **argv)
 {
 	struct worker w[MAX_THREADS];
@@ -265,14 +281,18 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--nonblock")) {
 			nonblock = true;
+		} else if (!strcmp(a, "--listen-first")) {
+			listen_first = true;
 		} else if (!strcmp(a, "-6")) {
 			family = AF_INET6;
 		} else {
-			fprintf(stderr, "usage: fs_rfdcli [--per-cpu K] [--layout LO-HI/N] [--bind explicit|zero|noport] [--app-range LO-HI] [--nonblock] [-6]\n");
+			fprintf(stderr, "usage: fs_rfdcli [--per-cpu K] [--layout LO-HI/N] [--bind explicit|zero|noport] [--app-range LO-HI] [--nonblock] [--listen-first] [-6]\n");
 			return 2;
 		}
 	}
 	parse_layout(layout);
+	if (listen_first)
+		libc_listener(9999);
 	if (per_cpu < 1 || per_cpu > 900)
 		per_cpu = 100;
 	if (sched_getaffinity(0, sizeof(aff), &aff) < 0)

@@ -21,6 +21,7 @@
 #include "init.h"
 #include "real.h"
 #include "rfd.h"
+#include "shim.h"
 
 static char err[FS_ERR_MAX];
 
@@ -354,6 +355,7 @@ static void connect_not_pinned_or_beyond(void **state)
 	assert_int_equal(n_connect, 1);
 	/* a layout of one block: only CPU 0 has one */
 	fs_cfg.rfd_layout.ncpus = 1;
+	fs_rfd_init("/dev/null");
 	for (int c = 1; c < CPU_SETSIZE; c++) {
 		if (!CPU_ISSET(c, &t_affinity))
 			continue;
@@ -413,6 +415,58 @@ static void init_checks_netns_range(void **state)
 	unlink(path);
 }
 
+/* The module's port blocks (FASTSOCKET_FEAT_RFD_PORTS) when no
+ * FASTSOCKET_RFD_LAYOUT is given; the environment's win when it is. */
+static void module_layout_adopted(void **state)
+{
+	struct fastsocket_info info = {
+		.features = FASTSOCKET_FEAT_SPAWN | FASTSOCKET_FEAT_RFD_PORTS,
+		.enable_receive_flow_deliver = FASTSOCKET_RFD_PORTS,
+		.rfd_port_lo = 50000, .rfd_block = 100, .rfd_ncpus = 4,
+	};
+	int cpu = -1;
+
+	(void)state;
+	for (int c = 0; c < 4; c++)
+		if (CPU_ISSET(c, &t_affinity))
+			cpu = c;
+	if (cpu < 0)
+		skip();
+	/* rfd_setup turned on 40000-40799/4 from the environment */
+	assert_true(fs_lock());
+	fs_rfd_adopt(&info);
+	fs_unlock();
+	pin(cpu);
+	fs_rfd_socket(7, AF_INET, SOCK_STREAM, 0);
+	do_connect(7);
+	assert_int_equal(last_range[0], (40000 + (uint32_t)cpu * 200 + 199) << 16 |
+					(40000 + (uint32_t)cpu * 200));
+	/* without the environment's layout: the module's */
+	fs_rfd_reset();
+	fs_cfg.rfd = false;
+	fs_rfd_init("/dev/null");
+	assert_false(fs_rfd_on);
+	info.features = FASTSOCKET_FEAT_SPAWN;	/* module without blocks */
+	assert_true(fs_lock());
+	fs_rfd_adopt(&info);
+	assert_false(fs_rfd_on);
+	info.features |= FASTSOCKET_FEAT_RFD_PORTS;
+	info.rfd_ncpus = 0;			/* nonsense: refused */
+	fs_rfd_adopt(&info);
+	assert_false(fs_rfd_on);
+	info.rfd_ncpus = 4;
+	fs_rfd_adopt(&info);
+	fs_unlock();
+	assert_true(fs_rfd_on);
+	fs_rfd_socket(8, AF_INET, SOCK_STREAM, 0);
+	do_connect(8);
+	assert_int_equal(n_setsockopt, 2);
+	assert_int_equal(last_range[1], (50000 + (uint32_t)cpu * 100 + 99) << 16 |
+					(50000 + (uint32_t)cpu * 100));
+	fs_rfd_forget(7);
+	fs_rfd_forget(8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(connect_not_pinned_or_beyond, rfd_setup, rfd_teardown),
 		cmocka_unit_test_setup_teardown(connect_enoprotoopt, rfd_setup, rfd_teardown),
 		cmocka_unit_test_setup_teardown(init_checks_netns_range, rfd_setup, rfd_teardown),
+		cmocka_unit_test_setup_teardown(module_layout_adopted, rfd_setup, rfd_teardown),
 	};
 
 	return cmocka_run_group_tests_name("rfd", tests, NULL, NULL);
