@@ -15,8 +15,10 @@
  * netns's own knobs, so the global ones are read-only outside the
  * initial netns.
  *
- * enable_fast_epoll and enable_receive_flow_deliver have no entry: they
- * do nothing yet, and their parameters already show their values.
+ * enable_fast_epoll has no entry: it does nothing, and its parameter
+ * already shows its value. Nor has enable_receive_flow_deliver: its
+ * switch is global (the parameter); what it makes per netns, the port
+ * layout, is fixed once cut and shown in /proc/net/fastsocket.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
