@@ -234,17 +234,25 @@ static void pin(int cpu)
 	assert_int_equal(fs_cpu_pin(cpu), 0);
 }
 
-static void connect_sets_block(void **state)
+/* The highest CPU we may use that has a block of a 4-CPU layout (so not
+ * only CPU 0's range is checked), or skip the test. */
+static int highest_cpu_with_block(void)
 {
 	int cpu = -1;
 
-	(void)state;
-	/* the highest CPU with a block: not only CPU 0's range is right */
 	for (int c = 0; c < 4; c++)
 		if (CPU_ISSET(c, &t_affinity))
 			cpu = c;
 	if (cpu < 0)
 		skip();
+	return cpu;
+}
+
+static void connect_sets_block(void **state)
+{
+	int cpu = highest_cpu_with_block();
+
+	(void)state;
 	pin(cpu);
 	fs_rfd_socket(7, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	assert_int_equal(do_connect(7), -1);
@@ -424,14 +432,9 @@ static void module_layout_adopted(void **state)
 		.enable_receive_flow_deliver = FASTSOCKET_RFD_PORTS,
 		.rfd_port_lo = 50000, .rfd_block = 100, .rfd_ncpus = 4,
 	};
-	int cpu = -1;
+	int cpu = highest_cpu_with_block();
 
 	(void)state;
-	for (int c = 0; c < 4; c++)
-		if (CPU_ISSET(c, &t_affinity))
-			cpu = c;
-	if (cpu < 0)
-		skip();
 	/* rfd_setup turned on 40000-40799/4 from the environment */
 	assert_true(fs_lock());
 	fs_rfd_adopt(&info);
