@@ -277,7 +277,8 @@ model_addrs() {
 	local k list=''
 	for ((k = MODEL_ADDR_NEXT; k < MODEL_ADDR_NEXT + addrs; k++)); do
 		if [ "$1" = lo ]; then
-			list+="${list:+,}127.$((1 + k / 62500 % 250)).$((k / 250 % 250)).$((1 + k % 250))"
+			loopback_addr "$k"
+			list+="${list:+,}$LOOPBACK_ADDR"
 		else
 			list+="${list:+,}198.18.$((128 + k / 250 % 128)).$((1 + k % 250))"
 		fi

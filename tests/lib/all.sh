@@ -10,4 +10,6 @@ _fsk_lib=$(dirname "${BASH_SOURCE[0]}")
 . "$_fsk_lib/kmod.sh"
 # shellcheck source=tests/lib/servers.sh
 . "$_fsk_lib/servers.sh"
+# shellcheck source=tests/lib/addrs.sh
+. "$_fsk_lib/addrs.sh"
 unset _fsk_lib

@@ -58,7 +58,8 @@ wrk_addrs() {
 	echo $((next + n)) >"$WRK_ADDR_FILE"
 	WRK_ADDRS=()
 	for k in $(seq "$next" $((next + n - 1))); do
-		WRK_ADDRS+=("127.$((1 + k / 62500 % 250)).$((k / 250 % 250)).$((1 + k % 250))")
+		loopback_addr "$k"
+		WRK_ADDRS+=("$LOOPBACK_ADDR")
 	done
 }
 
