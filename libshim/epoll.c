@@ -254,8 +254,9 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		fs_park_watched(r->local);
 }
 
-/* Counts this thread's epoll waits: names the latest (fs_wait_token()). */
-static __thread uint32_t wait_gen;
+/* Counts this thread's epoll waits: names the latest (fs_wait_token()).
+ * Initial-exec, as fs_self: the default model calls __tls_get_addr. */
+static __thread uint32_t wait_gen __attribute__((tls_model(FS_TLS_MODEL)));
 
 uint64_t fs_wait_token(void)
 {
@@ -324,9 +325,11 @@ int fs_epoll_create(int epfd)
 	return epfd;
 }
 
-int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+static __attribute__((noinline)) int epoll_ctl_managed(int epfd, int op,
+							int fd,
+							struct epoll_event *ev,
+							fs_ent e)
 {
-	fs_ent e = fs_fdmap_get(fd);
 	struct fs_local *loc = NULL;
 	int rc, err;
 
@@ -365,4 +368,15 @@ int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	fs_unlock();
 	errno = err;
 	return rc;
+}
+
+/* Most calls name a connection the shim knows nothing of: those go
+ * straight through, without the frame the rest needs. */
+int fs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	fs_ent e = fs_fdmap_get(fd);
+
+	if (!e && !atomic_load_explicit(&fs_epoll_held, memory_order_relaxed))
+		return fs_real.epoll_ctl(epfd, op, fd, ev);
+	return epoll_ctl_managed(epfd, op, fd, ev, e);
 }

@@ -2,9 +2,9 @@
 /*
  * fdmap.c - per-fd state, lock-free on the read side.
  *
- * top[fd >> 10] points at a chunk of 1024 atomic words. Readers load the
- * chunk pointer (acquire) and the word (acquire); writers publish a new
- * chunk with a compare-and-swap, so two threads that race to create the
+ * fs_fdmap_top[fd >> 10] points at a chunk of 1024 atomic words. Readers
+ * (fs_fdmap_get(), inline in fdmap.h) load the chunk pointer (acquire) and
+ * the word (acquire); writers publish a new chunk with a compare-and-swap, so two threads that race to create the
  * same chunk agree on one and the loser unmaps its copy. Chunks come from
  * mmap(), not malloc(), so the table can be written from any context the
  * shim writes it from (including close() in a signal handler).
@@ -17,7 +17,7 @@
 
 typedef _Atomic fs_ent fs_slot;
 
-static _Atomic(void *) top[FS_FD_TOP];
+_Atomic(void *) fs_fdmap_top[FS_FD_TOP];
 
 void *fs_fd_chunk(_Atomic(void *) *tab, int fd, size_t elem, bool make)
 {
@@ -46,22 +46,12 @@ void *fs_fd_chunk(_Atomic(void *) *tab, int fd, size_t elem, bool make)
 
 static inline fs_slot *chunk_of(int fd)
 {
-	return fs_fd_chunk(top, fd, sizeof(fs_slot), false);
-}
-
-fs_ent fs_fdmap_get(int fd)
-{
-	fs_slot *c = chunk_of(fd);
-
-	if (!c)
-		return 0;
-	return atomic_load_explicit(&c[(unsigned int)fd & (FS_FD_CHUNK - 1)],
-				    memory_order_acquire);
+	return fs_fd_chunk(fs_fdmap_top, fd, sizeof(fs_slot), false);
 }
 
 static fs_slot *chunk_for_write(int fd)
 {
-	return fs_fd_chunk(top, fd, sizeof(fs_slot), true);
+	return fs_fd_chunk(fs_fdmap_top, fd, sizeof(fs_slot), true);
 }
 
 int fs_fdmap_set(int fd, fs_ent e)
@@ -122,7 +112,7 @@ void fs_fdmap_foreach(int lo, int hi, void (*fn)(int fd, fs_ent e, void *ctx),
 void fs_fdmap_reset(void)
 {
 	for (unsigned int i = 0; i < FS_FD_TOP; i++) {
-		fs_slot *c = atomic_load(&top[i]);
+		fs_slot *c = atomic_load(&fs_fdmap_top[i]);
 
 		if (!c)
 			continue;

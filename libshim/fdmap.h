@@ -14,6 +14,7 @@
 #ifndef FASTSOCKET_FDMAP_H
 #define FASTSOCKET_FDMAP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,8 +68,26 @@ static inline uint32_t fs_ent_gen(fs_ent e)
 	return (uint32_t)(e >> 32);
 }
 
-/* The hot-path lookup. */
-fs_ent fs_fdmap_get(int fd);
+/* The table's first level, fdmap.c's; read here only by fs_fdmap_get(). */
+extern _Atomic(void *) fs_fdmap_top[FS_FD_TOP];
+
+/*
+ * The hot-path lookup, inline: every interposed call on an fd makes it,
+ * and as a call it cost more than the two loads (a frame for a leaf).
+ */
+static inline fs_ent fs_fdmap_get(int fd)
+{
+	_Atomic fs_ent *c;
+
+	if ((unsigned int)fd >= FS_FD_MAX)
+		return 0;
+	c = atomic_load_explicit(&fs_fdmap_top[(unsigned int)fd >> FS_FD_CHUNK_SHIFT],
+				 memory_order_acquire);
+	if (!c)
+		return 0;
+	return atomic_load_explicit(&c[(unsigned int)fd & (FS_FD_CHUNK - 1)],
+				    memory_order_acquire);
+}
 
 /*
  * Store e for fd (0 clears). Returns 0, or -1 when fd is out of range or

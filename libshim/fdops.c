@@ -20,13 +20,10 @@
 #include "real.h"
 #include "shim.h"
 
-int fs_close(int fd)
+static __attribute__((noinline)) int close_managed(int fd, fs_ent e)
 {
-	fs_ent e = fs_fdmap_get(fd);
 	int rc, err;
 
-	if (!e)
-		return fs_real.close(fd);
 	if (!fs_same_process())
 		return fs_real.close(fd);
 	if (fs_ent_kind(e) == FS_K_LOCAL) {
@@ -40,6 +37,16 @@ int fs_close(int fd)
 		fs_entry_gone(fd, e);
 	errno = err;
 	return rc;
+}
+
+/* Most closes are of connections the shim knows nothing of: no frame. */
+int fs_close(int fd)
+{
+	fs_ent e = fs_fdmap_get(fd);
+
+	if (!e)
+		return fs_real.close(fd);
+	return close_managed(fd, e);
 }
 
 void fs_closed_elsewhere(int fd)

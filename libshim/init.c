@@ -68,7 +68,7 @@ void fs_config_init(void)
 	}
 }
 
-static __thread bool fork_locked;
+static __thread bool fork_locked __attribute__((tls_model(FS_TLS_MODEL)));
 
 void fs_atfork_prepare(void)
 {

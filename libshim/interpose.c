@@ -47,6 +47,7 @@
 
 
 static pthread_once_t resolved = PTHREAD_ONCE_INIT;
+static atomic_bool resolved_done;
 
 static int (*real_fcntl64)(int, int, ...);
 static int (*real_fclose)(FILE *);
@@ -127,11 +128,24 @@ static void resolve(void)
 	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
 	if (!real_fcntl64)
 		real_fcntl64 = fs_real.fcntl;
+	atomic_store_explicit(&resolved_done, true, memory_order_release);
 }
 
-static inline void resolved_once(void)
+static __attribute__((noinline, cold)) void resolve_now(void)
 {
 	pthread_once(&resolved, resolve);
+}
+
+/*
+ * Once resolved, one load: an unconditional pthread_once() is a call
+ * through the PLT, and around it every entry point saved and restored
+ * its arguments (about 25 instructions per interposed call).
+ */
+static inline void resolved_once(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&resolved_done,
+						   memory_order_acquire), 0))
+		resolve_now();
 }
 
 /* Every interposed call but epoll_ctl: a mirror DEL held back (epoll.c)

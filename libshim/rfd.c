@@ -55,7 +55,7 @@ static __thread struct {
 	unsigned int gen;
 	int last;
 	int pinned;
-} self __attribute__((tls_model("initial-exec")));
+} self __attribute__((tls_model(FS_TLS_MODEL)));
 
 static slot_t *slot_of(int fd, bool make)
 {

@@ -24,10 +24,9 @@ _Atomic bool fs_fd_table_shared;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 
-pid_t fs_tid(void)
+pid_t fs_tid_slow(void)
 {
-	if (!fs_self.tid)
-		fs_self.tid = (pid_t)syscall(SYS_gettid);
+	fs_self.tid = (pid_t)syscall(SYS_gettid);
 	return fs_self.tid;
 }
 

@@ -81,8 +81,13 @@ struct fs_thread {
 extern __thread struct fs_thread fs_self
 	__attribute__((tls_model(FS_TLS_MODEL)));
 
-/* The calling thread's id (cached per thread). */
-pid_t fs_tid(void);
+pid_t fs_tid_slow(void);
+
+/* The calling thread's id (cached per thread; inline: several per call). */
+static inline pid_t fs_tid(void)
+{
+	return fs_self.tid ? fs_self.tid : fs_tid_slow();
+}
 
 /*
  * False in a vfork() child (it shares our memory but not our fds): there

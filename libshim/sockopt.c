@@ -150,12 +150,16 @@ int fs_setsockopt(int fd, int level, int name, const void *val,
 
 int fs_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-	int rc = fs_real.getsockopt(fd, level, name, val, len);
 	struct fs_listener *l;
 	fs_ent e;
+	int rc;
 
-	if (rc < 0 || level != SOL_SOCKET || name != SO_REUSEPORT || !val ||
-	    !len || *len < sizeof(int))
+	/* Any other option: a tail call, no frame (servers ask for some
+	 * per connection). */
+	if (level != SOL_SOCKET || name != SO_REUSEPORT)
+		return fs_real.getsockopt(fd, level, name, val, len);
+	rc = fs_real.getsockopt(fd, level, name, val, len);
+	if (rc < 0 || !val || !len || *len < sizeof(int))
 		return rc;
 	e = fs_fdmap_get(fd);
 	if (fs_ent_kind(e) != FS_K_LISTEN)
