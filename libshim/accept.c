@@ -184,6 +184,14 @@ static bool original_known_empty(struct fs_local *loc, bool original_first)
 				    memory_order_relaxed) == fs_wait_token();
 }
 
+/* This thread's latest epoll wait saw the original ready without the
+ * local listener (epoll.c): until it waits again, the original alone. */
+static bool local_known_empty(struct fs_local *loc)
+{
+	return atomic_load_explicit(&loc->local_empty_at,
+				    memory_order_relaxed) == fs_wait_token();
+}
+
 /*
  * One non-blocking accept on the local listener lfd. *done: r is the
  * answer (a connection or an error to return); else it was empty.
@@ -219,8 +227,9 @@ static int accept_local(int fd, int lfd, struct sockaddr *addr,
  * resets the count (epoll.c): such a wait is a probe the application
  * already paid for, so a server that waits between accepts (nginx) makes
  * no probe; one that saw both ready lets the two take turns, neither call
- * wasted. The original is tried only if its fd is non-blocking (cached:
- * fs_listener_nonblock()).
+ * wasted; one that saw the original ready and not the local listener
+ * has the original tried alone until the next wait. The original is
+ * tried only if its fd is non-blocking (cached: fs_listener_nonblock()).
  *
  * Both empty: EAGAIN for a non-blocking fd; for a blocking one, poll both
  * until SO_RCVTIMEO's deadline (computed once, so signals and spurious
@@ -248,12 +257,14 @@ static int accept_both(int fd, struct fs_listener *l, struct fs_local *loc,
 
 	for (;;) {
 		int lfd = atomic_load_explicit(&loc->fd, memory_order_acquire);
-		bool original_first, done;
+		bool original_first, local_empty, done;
 		int r;
 
 		if (lfd < 0)
 			return fs_real.accept4(fd, addr, alen, flags);
-		original_first = atomic_fetch_add_explicit(&loc->since_original, 1,
+		local_empty = local_known_empty(loc);
+		original_first = local_empty ||
+				 atomic_fetch_add_explicit(&loc->since_original, 1,
 							   memory_order_relaxed) + 1 >=
 				 FS_ORIGINAL_EVERY ||
 				 (original_known_ready(loc) && (loc->flip++ & 1) == 0);
@@ -276,7 +287,7 @@ static int accept_both(int fd, struct fs_listener *l, struct fs_local *loc,
 			atomic_store_explicit(&loc->original_ready_at, 0,
 					      memory_order_relaxed);
 		}
-		if (original_first) {
+		if (original_first && !(local_empty && nonblock)) {
 			r = accept_local(fd, lfd, addr, alen, flags, &done);
 			if (done)
 				return r;

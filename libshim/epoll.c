@@ -204,9 +204,11 @@ static void mirror_after_ctl(int epfd, int op, int fd,
 		r->local = -1;
 		r->local_fd = -1;
 		r->ev = *ev;
+		fs_mirror_note_data(ev->data.u64);
 		break;
 	case FS_REC_UPDATE:
 		r->ev = *ev;
+		fs_mirror_note_data(ev->data.u64);
 		break;
 	default:
 		break;
@@ -264,28 +266,39 @@ uint64_t fs_wait_token(void)
 }
 
 /*
- * A wait saw local listener idx ready, and its listening fd's queue ready
- * too (original_ready) or empty. Ready: accept.c may take from the
- * original without a wasted call, in turn with the local listener. Empty:
- * as good as accept.c's periodic probe of the original, which it makes
- * unnecessary (a server that waits between accepts makes none); and until
- * this thread waits again, an accept that finds the local listener empty
- * need not try the original either (level-triggered: a connection that
- * came since is reported by the next wait, as it would be had it come a
- * moment later).
+ * What a wait saw of local listener idx and its listening fd (mirror.h).
+ * Both ready: accept.c may take from the original without a wasted call,
+ * in turn with the local listener. The local listener alone: the
+ * original was empty, as good as accept.c's periodic probe of it, which
+ * it makes unnecessary (a server that waits between accepts makes none);
+ * and until this thread waits again, an accept that finds the local
+ * listener empty need not try the original either (level-triggered: a
+ * connection that came since is reported by the next wait, as it would
+ * be had it come a moment later). The original alone: the same the other
+ * way round, its queue is tried first and the local listener not at all
+ * until the next wait (a CPU without a worker, whose connections all go
+ * to the original, then costs no failed accept on the local listener).
  */
-static void wait_saw(int idx, bool original_ready)
+static void wait_saw(int idx, enum fs_saw what)
 {
 	struct fs_local *loc = fs_local_at(idx);
 
-	if (original_ready) {
+	switch (what) {
+	case FS_SAW_BOTH:
 		atomic_store_explicit(&loc->original_ready_at, fs_wait_token(),
 				      memory_order_relaxed);
-		return;
+		break;
+	case FS_SAW_LOCAL:
+		atomic_store_explicit(&loc->since_original, 0,
+				      memory_order_relaxed);
+		atomic_store_explicit(&loc->original_empty_at, fs_wait_token(),
+				      memory_order_relaxed);
+		break;
+	case FS_SAW_ORIGINAL:
+		atomic_store_explicit(&loc->local_empty_at, fs_wait_token(),
+				      memory_order_relaxed);
+		break;
 	}
-	atomic_store_explicit(&loc->since_original, 0, memory_order_relaxed);
-	atomic_store_explicit(&loc->original_empty_at, fs_wait_token(),
-			      memory_order_relaxed);
 }
 
 int fs_epoll_after_wait(int epfd, struct epoll_event *ev, int n, int max)

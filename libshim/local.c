@@ -399,6 +399,7 @@ static struct fs_local *spawn_locked(struct fs_listener *l, uint32_t lid,
 		atomic_store(&loc->since_original, 0);
 		atomic_store(&loc->original_empty_at, 0);
 		atomic_store(&loc->original_ready_at, 0);
+		atomic_store(&loc->local_empty_at, 0);
 		loc->flip = 0;
 		loc->kmod = false;
 		atomic_store_explicit(&loc->key, key, memory_order_release);

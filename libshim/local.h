@@ -40,10 +40,12 @@ struct fs_local {
 	int cpu;
 	/* accepts since the original listener was last tried (accept.c) */
 	_Atomic unsigned int since_original;
-	/* the wait (fs_wait_token()) that last saw the original empty, and
-	 * the one that last saw it ready with the local listener */
+	/* the wait (fs_wait_token()) that last saw the original empty, the
+	 * one that last saw it ready with the local listener, and the one
+	 * that last saw this local listener empty (epoll.c, wait_saw) */
 	_Atomic uint64_t original_empty_at;
 	_Atomic uint64_t original_ready_at;
+	_Atomic uint64_t local_empty_at;
 	unsigned int flip;	/* owner thread: turns when both are ready */
 	bool kmod;		/* made by the module */
 	_Atomic bool accepted;	/* its owner has called accept on it */

@@ -168,6 +168,36 @@ uint64_t fs_mirror_tag(const struct fs_mirror *r)
 
 static _Atomic bool any_oneshot;	/* some record ever had EPOLLONESHOT */
 
+/*
+ * Which application data some record may carry, as bits of a hash: an
+ * event whose bit is clear names no listening fd, so most events (the
+ * connections') cost one test, not a scan of the records. Bits are never
+ * cleared: a stale one costs a scan, never a wrong answer.
+ */
+#define DATA_BITS	1024u
+static _Atomic uint64_t data_seen[DATA_BITS / 64];
+
+static unsigned int data_bit(uint64_t data)
+{
+	return (unsigned int)((data * 0x9e3779b97f4a7c15ull) >> 54);
+}
+
+void fs_mirror_note_data(uint64_t data)
+{
+	unsigned int b = data_bit(data);
+
+	atomic_fetch_or_explicit(&data_seen[b / 64], 1ull << (b % 64),
+				 memory_order_relaxed);
+}
+
+static bool data_maybe(uint64_t data)
+{
+	unsigned int b = data_bit(data);
+
+	return atomic_load_explicit(&data_seen[b / 64], memory_order_relaxed) &
+	       (1ull << (b % 64));
+}
+
 /* The record whose application data is data, in epoll fd epfd. */
 static struct fs_mirror *by_data(int epfd, uint64_t data)
 {
@@ -181,25 +211,44 @@ static struct fs_mirror *by_data(int epfd, uint64_t data)
 	return NULL;
 }
 
+/* Registrations whose absence from a short result means "empty": level-
+ * triggered, and watched by no other epoll set in its place. */
+static bool absence_means_empty(const struct fs_mirror *r)
+{
+	return r->local >= 0 &&
+	       !(r->ev.events & (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE));
+}
+
+#define FIX_TRACK	8	/* listening fds per wait followed for seen() */
+
 int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
-			 void (*seen)(int local, bool original_ready))
+			 void (*seen)(int local, enum fs_saw what))
 {
 	bool oneshot = atomic_load_explicit(&any_oneshot, memory_order_relaxed);
-	int out = 0;
+	const struct fs_mirror *alone[FIX_TRACK], *both[FIX_TRACK];
+	int out = 0, nalone = 0, nboth = 0;
+	bool short_wait = n < max, lost = false;
 
 	for (int i = 0; i < n; i++) {
 		uint64_t u = ev[i].data.u64;
-		struct fs_mirror *r;
+		struct fs_mirror *r = NULL;
 		struct epoll_event off = { 0 };
 		int j;
 
 		if ((u & FS_MIRROR_TAG_MASK) != FS_MIRROR_TAG_BASE) {
+			if ((oneshot || short_wait) && data_maybe(u))
+				r = by_data(epfd, u);
 			/* The listening fd's own event: with ONESHOT its
 			 * local listener's registration must not fire next. */
-			if (oneshot && (r = by_data(epfd, u)) &&
-			    (r->ev.events & EPOLLONESHOT))
+			if (r && oneshot && (r->ev.events & EPOLLONESHOT))
 				fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->local_fd,
 						  &off);
+			/* Whether its local listener came too is known
+			 * after the loop. */
+			if (r && short_wait && absence_means_empty(r)) {
+				if (nalone < FIX_TRACK)
+					alone[nalone++] = r;
+			}
 			ev[out++] = ev[i];
 			continue;
 		}
@@ -234,19 +283,33 @@ int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
 		if (j < n) {
 			ev[j].events |= ev[i].events;
 			if (r->local >= 0)
-				seen(r->local, true);
+				seen(r->local, FS_SAW_BOTH);
+			if (nboth < FIX_TRACK)
+				both[nboth++] = r;
+			else
+				lost = true;
 			continue;
 		}
 		if (r->ev.events & EPOLLONESHOT)
 			fs_real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->fd, &off);
 		/* Fewer events than it could return, level-triggered: the
 		 * kernel looked at the listening fd too and it was empty. */
-		if (n < max && r->local >= 0 &&
+		if (short_wait && r->local >= 0 &&
 		    !(r->ev.events & (EPOLLET | EPOLLONESHOT)))
-			seen(r->local, false);
+			seen(r->local, FS_SAW_LOCAL);
 		ev[out] = ev[i];
 		ev[out].data = r->ev.data;
 		out++;
+	}
+	/* A listening fd reported without its local listener, by a wait
+	 * that looked at both: the local listener was empty. */
+	for (int a = 0; a < nalone && !lost; a++) {
+		int b = 0;
+
+		while (b < nboth && both[b] != alone[a])
+			b++;
+		if (b == nboth)
+			seen(alone[a]->local, FS_SAW_ORIGINAL);
 	}
 	return out;
 }

@@ -53,13 +53,22 @@ uint64_t fs_mirror_tag(const struct fs_mirror *r);
  * its listening fd's is merged into it; with EPOLLONESHOT, the one of the
  * two registrations that did not fire is disarmed (one event, as for one
  * socket). What the wait saw of a local listener and its listening fd
- * is passed to seen(): both ready (original_ready), or, for a
- * level-triggered one reported alone by a wait that returned fewer than
- * max events (so the kernel looked at both), the listening fd empty.
+ * is passed to seen(): both ready (FS_SAW_BOTH), or, for a
+ * level-triggered registration reported alone by a wait that returned
+ * fewer than max events (so the kernel looked at both), the other one
+ * empty: the local listener alone (FS_SAW_LOCAL) or the listening fd
+ * alone (FS_SAW_ORIGINAL; not where EPOLLEXCLUSIVE may have woken
+ * another epoll set in this one's place).
  * Returns the new count. Lock-free (reads records only).
  */
+enum fs_saw { FS_SAW_BOTH, FS_SAW_LOCAL, FS_SAW_ORIGINAL };
+
 int fs_mirror_fix_events(int epfd, struct epoll_event *ev, int n, int max,
-			 void (*seen)(int local, bool original_ready));
+			 void (*seen)(int local, enum fs_saw what));
+
+/* Data an application gave a mirrored listening fd (fix_events looks up
+ * only events whose data was ever noted). */
+void fs_mirror_note_data(uint64_t data);
 
 /*
  * The identity of epoll fd epfd; made on first use if create. 0: none.

@@ -833,6 +833,106 @@ static void wait_resets_original_probe(void **state)
 	fs_close(l);
 }
 
+/* Reset the fake queues and the log, for the next accepts. */
+static void fake_queues(int lq, int oq)
+{
+	fake_n = 0;
+	memset(fake_log, 0, sizeof(fake_log));
+	fake_lq = lq;
+	fake_oq = oq;
+}
+
+/* One wait whose result is the listening fd's own event only (data 77). */
+static int wait_original_only(int ep, int max)
+{
+	struct epoll_event got[4] = { { EPOLLIN, { .u64 = 77 } } };
+
+	assert_int_equal(fs_epoll_after_wait(ep, got, 1, max), 1);
+	assert_int_equal(got[0].data.u64, 77);
+	return 0;
+}
+
+/*
+ * A level-triggered wait that reported the listening fd without its local
+ * listener, and fewer events than it could: the local listener was
+ * empty, so until this thread waits again accept tries the original
+ * alone (no failed accept on the local listener per connection from a
+ * CPU without a worker). Not for a full result, both reported, an
+ * edge-triggered, one-shot or exclusive registration.
+ */
+static void wait_original_alone(void **state)
+{
+	int port, l = t_listener(AF_INET, true, &port), ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 }, got[4];
+	int (*saved)(int, struct sockaddr *, socklen_t *, int) = fs_real.accept4;
+	static const uint32_t others[] = { EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE };
+	struct fs_mirror *r;
+	struct fs_local *loc;
+
+	(void)state;
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	loc = local_of(l);
+	r = fs_mirror_find(fs_epoll_id(ep, false), l);
+	assert_non_null(r);
+	assert_true(r->local >= 0);
+	fake_ofd = l;
+	fake_lfd = atomic_load(&loc->fd);
+	fs_real.accept4 = fake_accept4;
+
+	wait_original_only(ep, 4);
+	fake_queues(0, 1);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	errno = 0;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_string_equal(fake_log, "Oo");
+	/* A connection on the local listener since: the next wait's. */
+	fake_lq = 1;
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), -1);
+	assert_string_equal(fake_log, "Ooo");
+	assert_int_equal(fs_epoll_after_wait(ep, got, 0, 4), 0);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "OooL");
+
+	/* A full result: the local listener may be beyond it. */
+	wait_original_only(ep, 1);
+	fake_queues(0, 1);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "lO");
+
+	/* Both reported: they take turns (wait_resets_original_probe). */
+	got[0] = (struct epoll_event){ EPOLLIN, { .u64 = 77 } };
+	got[1] = (struct epoll_event){ EPOLLIN, { .u64 = fs_mirror_tag(r) } };
+	assert_int_equal(fs_epoll_after_wait(ep, got, 2, 4), 1);
+	assert_int_equal(got[0].data.u64, 77);
+	fake_queues(1, 1);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+	assert_string_equal(fake_log, "OL");
+
+	/* Registrations whose absence says nothing. */
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		ev.events = EPOLLIN | others[i];
+		if (others[i] == EPOLLEXCLUSIVE) {
+			/* EXCLUSIVE is for ADD only. */
+			assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
+			assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+			r = fs_mirror_find(fs_epoll_id(ep, false), l);
+			assert_non_null(r);
+			assert_true(r->local >= 0);
+		} else {
+			assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev), 0);
+		}
+		wait_original_only(ep, 4);
+		fake_queues(0, 1);
+		assert_int_equal(fs_accept(l, NULL, NULL, 0, fs_real_accept4), 1000);
+		assert_string_equal(fake_log, "lO");
+	}
+	fs_real.accept4 = saved;
+	close(ep);
+	fs_close(l);
+}
+
 struct later {
 	int port;
 };
@@ -897,6 +997,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(accept_local_first, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(accept_nonblock_cache, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(wait_resets_original_probe, t_reset, t_reset),
+		cmocka_unit_test_setup_teardown(wait_original_alone, t_reset, t_reset),
 		cmocka_unit_test_setup_teardown(accept_blocking, t_reset, t_reset),
 	};
 
