@@ -308,14 +308,16 @@ def render_md(r):
             L.append("## %s: %s" % (srv, WL_NAME[wl]))
             L.append("")
             L.append("| client | configuration | rate median (min–max) | ÷ (1) | ÷ (2) | failed | "
-                     "locality (module) | locality (server) | CPU µs user / sys / softirq |")
-            L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+                     "locality (module) | locality (server) | remote wake-ups/conn | "
+                     "CPU µs user / sys / softirq |")
+            L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
             for x in rows:
-                L.append("| %s | %s | %s | %s | %s | %d | %s | %s | %s |" % (
+                L.append("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s |" % (
                     CL_NAME.get(x["client"], x["client"]), CFG_SHORT.get(x["config"], x["config"]),
                     fmt_rate(x["rate"]), fmt_ratio(x["vs_stock_shared"]),
                     fmt_ratio(x["vs_stock_reuseport"]), x["failed_total"],
                     fmt_pct(x["locality_kmod"]), fmt_pct(x["locality_own"]),
+                    fmt_wakeups(x.get("remote_wakeups_per_req")),
                     fmt_cpu(x["cpu_us_per_conn"])))
             L.append("")
     if r["hook"]:
