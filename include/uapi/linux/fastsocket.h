@@ -158,6 +158,10 @@ struct fastsocket_info {
  *			not hand out: a registered one (FASTSOCKET_IOC_REGISTER)
  *			or one of another SO_REUSEPORT group
  *	ENOMEM		out of memory (charged to the caller's memory cgroup)
+ *	EMFILE		the caller's file descriptor limit is reached
+ *	ENFILE		no file for the new socket (the system-wide limit, or
+ *			an allocation failed where the kernel says so)
+ *	ENOBUFS		no memory for the new socket (as socket(2) says it)
  *	EINTR		the caller was killed while waiting for another
  *			placement in its network namespace
  */
@@ -187,7 +191,8 @@ struct fastsocket_spawn {
  * nothing. A registered socket keeps its own filter and keys: SYNs
  * steered to it meet them. Errors: as for FASTSOCKET_IOC_SPAWN (EINVAL
  * also for FASTSOCKET_CPU_AUTO and for a socket that stopped listening;
- * no EOPNOTSUPP for filters or keys), and
+ * no EOPNOTSUPP for filters or keys; no EMFILE, ENFILE or ENOBUFS: no
+ * socket or fd is made), and
  *	EBUSY		@cpu already has another local listener for @fd's
  *			address, or @fd's socket serves another address group
  *	EEXIST		@fd's socket is already the local listener of

@@ -7,6 +7,13 @@
  * fastsocket(4)).
  *
  *   fsk-ioctl-fuzz [--seed N] [--calls N] [--threads N] [--port P]
+ *                  [--fail-ioctls]
+ *
+ * --fail-ioctls sets the calling thread's /proc/thread-self/make-it-fail
+ * around each ioctl (and only there): with failslab or fail_page_alloc
+ * configured for tasks that ask (task-filter), allocations in the
+ * module's commands fail and their error paths run, while the fuzzer's
+ * own sockets, threads and forks are left alone.
  *
  * The fds: IPv4 and IPv6 listeners (two share a port and so a
  * SO_REUSEPORT group, per family), one without SO_REUSEPORT, local
@@ -77,13 +84,15 @@ static const char *const cmd_name[NR_CMD] = {
 
 /*
  * The documented errnos of each command. EFAULT for all four ("besides
- * the usual EFAULT"); REGISTER has SPAWN's and EEXIST; an unknown command
+ * the usual EFAULT"); REGISTER has SPAWN's but EMFILE, ENFILE and
+ * ENOBUFS (it makes no socket or fd), and EEXIST; an unknown command
  * fails with ENOTTY as ioctl(2) says.
  */
 static const int allowed_init[NR_CMD][16] = {
 	[C_INFO] = { EFAULT },
 	[C_SPAWN] = { EFAULT, EBADF, ENOTSOCK, EOPNOTSUPP, EINVAL, ENOPROTOOPT,
-		      ENXIO, EXDEV, EBUSY, ENOMEM, EINTR },
+		      ENXIO, EXDEV, EBUSY, ENOMEM, EINTR, EMFILE, ENFILE,
+		      ENOBUFS },
 	[C_REGISTER] = { EFAULT, EBADF, ENOTSOCK, EOPNOTSUPP, EINVAL,
 			 ENOPROTOOPT, ENXIO, EXDEV, EBUSY, ENOMEM, EINTR,
 			 EEXIST },
@@ -92,6 +101,29 @@ static const int allowed_init[NR_CMD][16] = {
 };
 
 static bool allowed[NR_CMD][MAX_ERRNO];
+
+/* --fail-ioctls: this thread's make-it-fail, opened on first use (a
+ * forked child opens its own: the inherited fd names the parent's). */
+static bool fail_ioctls;
+static __thread int fail_fd = -1;
+static __thread pid_t fail_pid;
+
+static void fail_allocs(bool on)
+{
+	int saved = errno;
+
+	if (!fail_ioctls)
+		return;
+	if (fail_fd < 0 || fail_pid != getpid()) {
+		fail_fd = open("/proc/thread-self/make-it-fail", O_WRONLY | O_CLOEXEC);
+		fail_pid = getpid();
+	}
+	if (fail_fd >= 0 && write(fail_fd, on ? "1" : "0", 1) != 1) {
+		fprintf(stderr, "fsk-ioctl-fuzz: make-it-fail: %s\n", strerror(errno));
+		exit(2);
+	}
+	errno = saved;
+}
 
 /* Counters, shared with forked children (MAP_SHARED). */
 struct stats {
@@ -592,8 +624,10 @@ static void fuzz_call(struct rng *r, struct pages *pg, bool child)
 	}
 	if (c == C_UNKNOWN)
 		must_fault = false;
+	fail_allocs(true);
 	ret = ioctl(dev, cmd, arg);
 	err = ret < 0 ? errno : 0;
+	fail_allocs(false);
 	atomic_fetch_add(&st->calls, 1);
 	if (ret == 0)
 		atomic_fetch_add(&st->ok[c], 1);
@@ -850,9 +884,11 @@ int main(int argc, char **argv)
 			nthreads = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
 			port_base = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--fail-ioctls")) {
+			fail_ioctls = true;
 		} else {
 			fprintf(stderr, "usage: fsk-ioctl-fuzz [--seed N] [--calls N]"
-				" [--threads N] [--port P]\n");
+				" [--threads N] [--port P] [--fail-ioctls]\n");
 			return 2;
 		}
 	}
