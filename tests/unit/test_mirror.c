@@ -752,6 +752,18 @@ static void accept_nonblock_cache(void **state)
 	fs_close(l);
 }
 
+/* Add listening fd l to epoll set ep: its record, mirrored already. */
+static struct fs_mirror *add_mirrored(int ep, int l, struct epoll_event *ev)
+{
+	struct fs_mirror *r;
+
+	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, ev), 0);
+	r = fs_mirror_find(fs_epoll_id(ep, false), l);
+	assert_non_null(r);
+	assert_true(r->local >= 0);
+	return r;
+}
+
 /*
  * A level-triggered wait that reported the local listener without the
  * listening fd, and fewer events than it could, saw the original empty:
@@ -766,11 +778,8 @@ static void wait_resets_original_probe(void **state)
 	struct fs_local *loc;
 
 	(void)state;
-	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	r = add_mirrored(ep, l, &ev);
 	loc = local_of(l);
-	r = fs_mirror_find(fs_epoll_id(ep, false), l);
-	assert_non_null(r);
-	assert_true(r->local >= 0);
 
 	atomic_store(&loc->since_original, 50);
 	got[0] = (struct epoll_event){ EPOLLIN, { .u64 = fs_mirror_tag(r) } };
@@ -870,11 +879,8 @@ static void wait_original_alone(void **state)
 	struct fs_local *loc;
 
 	(void)state;
-	assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+	r = add_mirrored(ep, l, &ev);
 	loc = local_of(l);
-	r = fs_mirror_find(fs_epoll_id(ep, false), l);
-	assert_non_null(r);
-	assert_true(r->local >= 0);
 	fake_ofd = l;
 	fake_lfd = atomic_load(&loc->fd);
 	fs_real.accept4 = fake_accept4;
@@ -916,10 +922,7 @@ static void wait_original_alone(void **state)
 		if (others[i] == EPOLLEXCLUSIVE) {
 			/* EXCLUSIVE is for ADD only. */
 			assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL), 0);
-			assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
-			r = fs_mirror_find(fs_epoll_id(ep, false), l);
-			assert_non_null(r);
-			assert_true(r->local >= 0);
+			r = add_mirrored(ep, l, &ev);
 		} else {
 			assert_int_equal(fs_epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev), 0);
 		}

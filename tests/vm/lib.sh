@@ -76,6 +76,25 @@ netns_add() {
 	ip -n "$1" link set lo up
 }
 
+# veth_rps SRV_IP CLI_IP: network namespaces fsk-srv and fsk-cli joined
+# by a veth pair (fsk-veth0 with SRV_IP/24, fsk-veth1 with CLI_IP/24), RPS
+# spreading the receiving side of both directions over all CPUs, as a
+# multi-queue NIC would.
+veth_rps() {
+	local mask
+	mask=$(printf '%x' $(((1 << $(nr_cpus)) - 1)))
+	modprobe -q veth || fail "modprobe veth"
+	netns_add fsk-srv
+	netns_add fsk-cli
+	ip link add fsk-veth0 netns fsk-srv type veth peer name fsk-veth1 netns fsk-cli
+	ip -n fsk-srv addr add "$1/24" dev fsk-veth0
+	ip -n fsk-cli addr add "$2/24" dev fsk-veth1
+	ip -n fsk-srv link set fsk-veth0 up
+	ip -n fsk-cli link set fsk-veth1 up
+	ip netns exec fsk-srv sh -c "echo $mask >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
+	ip netns exec fsk-cli sh -c "echo $mask >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
+}
+
 # Wait until FILE exists (a server's --ready file) or fail after S seconds.
 wait_file() {
 	local secs=${2:-30}

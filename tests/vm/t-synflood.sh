@@ -26,22 +26,12 @@ FLOOD_NET=198.18.64.0/18
 FLOOD_GW=198.18.0.254
 FLOOD_SECONDS=8
 FLOOD=$PROGS/fsk-synflood
-mask=$(printf '%x' $(((1 << N) - 1)))
 
-modprobe -q veth || fail "modprobe veth"
 fsk_load
-netns_add fsk-srv
-netns_add fsk-cli
-ip link add fsk-veth0 netns fsk-srv type veth peer name fsk-veth1 netns fsk-cli
-ip -n fsk-srv addr add $SRV_IP/24 dev fsk-veth0
-ip -n fsk-cli addr add $CLI_IP/24 dev fsk-veth1
-ip -n fsk-srv link set fsk-veth0 up
-ip -n fsk-cli link set fsk-veth1 up
+veth_rps $SRV_IP $CLI_IP
 ip -n fsk-srv neigh add $FLOOD_GW lladdr 02:00:00:00:00:fe dev fsk-veth0 nud permanent
 ip -n fsk-srv route add $FLOOD_NET via $FLOOD_GW
 ip netns exec fsk-srv sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.fsk-veth0.rp_filter=0
-ip netns exec fsk-srv sh -c "echo $mask >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
-ip netns exec fsk-cli sh -c "echo $mask >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
 
 # nstat_of NETNS NAME: a counter of NETNS since boot.
 nstat_of() {

@@ -10,20 +10,9 @@ N=$(nr_cpus)
 COUNT=$((N * 200))
 SRV_IP=198.18.0.1
 CLI_IP=198.18.0.2
-mask=$(printf '%x' $(((1 << N) - 1)))
 
-modprobe -q veth || fail "modprobe veth"
 fsk_load
-netns_add fsk-srv
-netns_add fsk-cli
-ip link add fsk-veth0 netns fsk-srv type veth peer name fsk-veth1 netns fsk-cli
-ip -n fsk-srv addr add $SRV_IP/24 dev fsk-veth0
-ip -n fsk-cli addr add $CLI_IP/24 dev fsk-veth1
-ip -n fsk-srv link set fsk-veth0 up
-ip -n fsk-cli link set fsk-veth1 up
-# RPS on the receiving side of both directions.
-ip netns exec fsk-srv sh -c "echo $mask >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
-ip netns exec fsk-cli sh -c "echo $mask >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
+veth_rps $SRV_IP $CLI_IP
 
 ip netns exec fsk-srv "$FSKTEST" server --addr 4 --port 8084 --workers "$N" \
 	--cpus "$(seq -s, 0 $((N - 1)))" --expect $COUNT --timeout 120 \
