@@ -81,10 +81,15 @@ locality_case() { # name workers fs_testsrv-args...
 	# retransmitted SYN, or a reused client port meeting a TIME_WAIT,
 	# which fs_testcli avoids by resetting after the server's FIN (until
 	# it did, 0 to 48 per 1000 here, and the kernel's reuseport pick
-	# once put 4 of them on another CPU's listener).
+	# once put 4 of them on another CPU's listener). It gives a SYN to
+	# another CPU's listener, also by design, when the local one's worker
+	# has not waited for unwatched_grace_ms ("unwatched"): at 4 vCPUs on
+	# this 2-core host a blocking-accept worker was once away for longer
+	# than the 200 ms set above (2 in 1000; the locality ratio allows it).
 	assert_eq 0 "$PROC_NL_SUM" "$name: SYNs on a CPU without a local listener"
-	[ $((PROC_ST_SUM + PROC_EX_SUM)) -ge "$ok" ] ||
-		fail "$name: the module saw $((PROC_ST_SUM + PROC_EX_SUM)) SYNs for $ok connections"
+	local seen=$((PROC_ST_SUM + PROC_EX_SUM + ${PROC_SUM[8]:-0}))
+	[ "$seen" -ge "$ok" ] ||
+		fail "$name: the module saw $seen SYNs for $ok connections"
 	assert_ratio "$PROC_ST_SUM" "$ok" 990 "$name: SYNs steered by the module"
 	grep -q "local listener fd .* (module)" "$out.err" ||
 		fail "$name: no local listener made by the module: $(cat "$WORK/$name.err")"
