@@ -51,6 +51,12 @@ struct fsk_stats {
 	u64 parked;	/* SYNs on a CPU whose local listener is parked */
 	u64 skipped;	/* SYNs left to a BPF program or a socket filter */
 	u64 unwatched;	/* SYNs kept from a local listener nobody waits on */
+	/*
+	 * TCP segments to a port in a CPU's RFD block (rfd.c) processed on
+	 * this CPU: when this CPU owns the block, and when another does.
+	 */
+	u64 rfd_owner;
+	u64 rfd_foreign;
 };
 
 /* One netns's receive flow deliver port blocks (rfd.c). */
@@ -188,6 +194,7 @@ void fsk_steer_net_exit(struct net *net);
 /* rfd.c: the netns's RFD port layout; false while there is none. */
 bool fsk_rfd_layout(struct net *net, struct fsk_rfd_layout *out);
 void fsk_rfd_show(struct seq_file *seq, struct net *net);
+void fsk_rfd_count(struct fsk_net *fn, u16 port);
 
 /* proc.c */
 int fsk_proc_net_init(struct net *net);

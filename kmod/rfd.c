@@ -11,6 +11,10 @@
  * netns's whole life: it is cut from net.ipv4.ip_local_port_range when
  * first asked for and never changes afterwards, even if the range does,
  * since the ports already handed out and the NIC rules follow it.
+ *
+ * It also counts where the segments to those ports are processed (on
+ * the block's CPU or elsewhere), whatever steered them, so that an
+ * operator can see whether the NIC rules do their work.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -91,4 +95,29 @@ void fsk_rfd_show(struct seq_file *seq, struct net *net)
 		return;
 	seq_puts(seq, "rfd port_lo block cpus\n");
 	seq_printf(seq, "%d %u %u %u\n", mode, l.lo, l.block, l.ncpus);
+}
+
+/*
+ * Count a TCP segment to local @port processed on this CPU, if @port is
+ * in a block of @fn's layout. Called by the LOCAL_IN hook for every TCP
+ * segment (softirq, or preemptible after an NFQUEUE verdict: raw_ CPU
+ * and this_cpu_inc() are right for both); costs a load and a compare
+ * while the netns has no layout.
+ */
+void fsk_rfd_count(struct fsk_net *fn, u16 port)
+{
+	int owner;
+
+	/* Pairs with the release in fsk_rfd_layout(): CUT means fn->rfd is set. */
+	if (smp_load_acquire(&fn->rfd_state) != FSK_RFD_CUT ||
+	    READ_ONCE(fsk_receive_flow_deliver) == FASTSOCKET_RFD_OFF)
+		return;
+	owner = fastsocket_rfd_owner(port, fn->rfd.lo, fn->rfd.block,
+				     fn->rfd.ncpus);
+	if (owner < 0)
+		return;
+	if (owner == raw_smp_processor_id())
+		this_cpu_inc(fn->stats->rfd_owner);
+	else
+		this_cpu_inc(fn->stats->rfd_foreign);
 }

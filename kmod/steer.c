@@ -29,10 +29,15 @@
  * listener nobody waits on (no accept, poll, select, epoll set or
  * io_uring poll on it) takes no SYN while a member someone waits on, or
  * the application's own socket, can (listen_table.c says why).
+ *
+ * While receive flow deliver has port blocks, the hook also gives every
+ * TCP segment's destination port to rfd.c, which counts on which CPU the
+ * segments to each block are processed.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/fastsocket.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>
@@ -59,6 +64,17 @@ static bool fsk_sk_lookup_attached(const struct net *net)
 #else
 	return false;
 #endif
+}
+
+/*
+ * Nothing to do for a segment early demux matched to a socket (never a
+ * SYN for a listener) unless receive flow deliver counts every segment
+ * (fsk_rfd_count()): with it off, established traffic costs one load.
+ */
+static bool fsk_steer_done_early(const struct sk_buff *skb)
+{
+	return skb->sk &&
+	       READ_ONCE(fsk_receive_flow_deliver) == FASTSOCKET_RFD_OFF;
 }
 
 static bool fsk_is_plain_syn(const struct tcphdr *th)
@@ -128,12 +144,16 @@ static unsigned int fsk_steer_v4(void *priv, struct sk_buff *skb,
 	int dif, sdif;
 
 	iph = ip_hdr(skb);
-	if (skb->sk || iph->protocol != IPPROTO_TCP || ip_is_fragment(iph))
+	if (iph->protocol != IPPROTO_TCP || ip_is_fragment(iph) ||
+	    fsk_steer_done_early(skb))
 		return NF_ACCEPT;
 	th = skb_header_pointer(skb, ip_hdrlen(skb), sizeof(_th), &_th);
-	if (!th || !fsk_is_plain_syn(th))
+	if (!th)
 		return NF_ACCEPT;
 	fn = fsk_net(state->net);
+	fsk_rfd_count(fn, ntohs(th->dest));
+	if (skb->sk || !fsk_is_plain_syn(th))
+		return NF_ACCEPT;
 	if (!fsk_table_serves_port(fn, ntohs(th->dest)))
 		return NF_ACCEPT;
 	if (fsk_sk_lookup_attached(state->net)) {
@@ -173,12 +193,15 @@ static unsigned int fsk_steer_v6(void *priv, struct sk_buff *skb,
 	struct fsk_net *fn;
 	int dif, sdif;
 
-	if (skb->sk || ip6h->nexthdr != IPPROTO_TCP)
+	if (ip6h->nexthdr != IPPROTO_TCP || fsk_steer_done_early(skb))
 		return NF_ACCEPT;
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
-	if (!th || !fsk_is_plain_syn(th))
+	if (!th)
 		return NF_ACCEPT;
 	fn = fsk_net(state->net);
+	fsk_rfd_count(fn, ntohs(th->dest));
+	if (skb->sk || !fsk_is_plain_syn(th))
+		return NF_ACCEPT;
 	if (!fsk_table_serves_port(fn, ntohs(th->dest)))
 		return NF_ACCEPT;
 	if (fsk_sk_lookup_attached(state->net)) {

@@ -5,10 +5,12 @@
 # The file holds two tables, each after its header line, and a third
 # while receive flow deliver has port blocks:
 #   cpu steered no_local existing local_listeners parked skipped unwatched
+#       rfd_owner rfd_foreign
 #   listener dev cpu pid spawns kind
 #   rfd port_lo block cpus
 # Columns are numbered as awk numbers them: 1 cpu, 2 steered, 3 no_local,
-# 4 existing, 5 local_listeners, 6 parked, 7 skipped, 8 unwatched.
+# 4 existing, 5 local_listeners, 6 parked, 7 skipped, 8 unwatched,
+# 9 rfd_owner, 10 rfd_foreign.
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # PROC_*: read by the callers
 

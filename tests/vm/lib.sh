@@ -68,7 +68,8 @@ fsk_unload() {
 
 # proc_sum COLUMN [NETNS], proc_cpu COLUMN CPU, proc_read [NETNS]: see
 # tests/lib/procfs.sh; columns: 2 steered, 3 no_local, 4 existing,
-# 5 local_listeners, 6 parked, 7 skipped, 8 unwatched.
+# 5 local_listeners, 6 parked, 7 skipped, 8 unwatched, 9 rfd_owner,
+# 10 rfd_foreign.
 
 netns_add() {
 	ip netns add "$1"
