@@ -7,6 +7,10 @@
 # make check-sanitize  the unit tests and the host integration test against
 #                 the shim built with ASan+UBSan, then with TSan, in
 #                 build/sanitize/ (Documentation/sanitizers.md)
+# make reliability-table LOGS=DIR  the Reliability table (Documentation/
+#                 testing.md) from tests/check's logs directory DIR
+#                 (several: LOGS="DIR1 DIR2"); COMMIT=REV for logs
+#                 without a commit file; UPDATE=FILE rewrites FILE's table
 # make conformance  plain-vs-shim conformance cases on the host (TAP)
 # make clean      back to the tree as cloned
 # make install    library, wrapper, tools, man pages and the module into
@@ -63,7 +67,7 @@ DEBUG_KDIR ?= $(VM_CACHE)/debug/lib/modules/$(DEBUG_KVER)/build
 .PHONY: shellcheck conformance check-sanitize
 .PHONY: install install-user install-module uninstall uninstall-user uninstall-module
 .PHONY: dkms dkms-remove version module-release
-.PHONY: bench demo model
+.PHONY: bench demo model reliability-table
 
 # The cost-model plugin and its guest helpers are x86-64 code (the guest is
 # x86-64 and the plugin is loaded by qemu-system-x86_64 on this host).
@@ -130,6 +134,11 @@ check-debug: deps
 
 check-rt: deps
 	@tests/check --kernel rt
+
+# The Reliability table from tests/check's logs (tools/reliability-table).
+reliability-table:
+	@test -n "$(LOGS)" || { echo "make: reliability-table wants LOGS=<tests/check logs directory>" >&2; exit 2; }
+	@tools/reliability-table $(if $(COMMIT),--commit "$(COMMIT)") $(if $(UPDATE),--update "$(UPDATE)") $(LOGS)
 
 # The shim under the sanitizers (host only, no guest): ASan+UBSan and TSan
 # builds in build/sanitize/{asan,tsan}, each running the unit tests and

@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tools/reliability-table against the fixture logs directories in
+# tests/host/reliability/ (lines of real runs, trimmed; its README says
+# which), in TAP form: the rows and per-kernel totals with the figures
+# the fixture's lines give, the header (commit from the logs directory's
+# "commit" file or --commit, tests/check's summary, kernel releases, a
+# kernel not run), a row for a test the tool has no pattern for, a
+# changed figure changing the row, --update between the markers only,
+# and exit 2 on bad usage. No kernel, no guest.
+
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd -P)
+tool=$top/tools/reliability-table
+fix=$top/tests/host/reliability
+tmp=$(mktemp -d)
+n=0
+failed=0
+trap 'rm -rf "$tmp"' EXIT
+
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+
+# has NAME FILE LINE...: each LINE is a whole line of FILE.
+has() {
+	local name=$1 file=$2 line missing=0
+	shift 2
+	for line in "$@"; do
+		grep -qFx -- "$line" "$file" && continue
+		missing=1
+		echo "# missing: $line"
+	done
+	if [ $missing = 0 ]; then ok "$name"; else not_ok "$name"; sed 's/^/#   /' "$file"; fi
+}
+
+# usage_error NAME ARGS...: exit 2 and one line on stderr.
+usage_error() {
+	local name=$1 rc
+	shift
+	"$tool" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ $rc = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && [ ! -s "$tmp/out" ]; then
+		ok "$name"
+	else
+		not_ok "$name (exit $rc)"
+		sed 's/^/# /' "$tmp/err"
+	fi
+}
+
+echo "1..10"
+
+"$tool" --commit 1234567 "$fix/stock" "$fix/debug" >"$tmp/both" 2>"$tmp/err" ||
+	{ sed 's/^/# /' "$tmp/err"; }
+
+has "rows: result, time and each test's figures" "$tmp/both" \
+	'| t-hotplug-load | stock | 2 | pass | 16s | 3243 | — | — | 4 | — | — |' \
+	'| t-ioctl-fuzz | stock | 2 | pass | 13s | — | 205258 | — | — | — | — |' \
+	'| t-sec-rt-stress | stock | 2 | pass | 25s | 5490 | — | — | — | — | — |' \
+	'| t-synflood | stock | 2 | pass | 36s | 242 | — | — | — | — | 341760 |' \
+	'| t-hotplug-load | stock | 4 | pass | 50s | 11214 | — | — | 8 | — | — |' \
+	'| t-park | rt | 2 | pass | 13s | 1000 | — | — | — | — | — |' \
+	'| t-sec-rt-stress | rt | 2 | pass | 32s | 4939 | — | — | — | — | — |' \
+	'| t-faultinject | debug | 2 | pass | 2m08s | — | 20285 | 215 | — | — | — |'
+
+has "the failed test is a FAIL row" "$tmp/both" \
+	'| t-shim-locality | stock | 4 | FAIL | 38s | 5000 | — | — | — | — | — |'
+
+has "totals per kernel, with the release the logs name" "$tmp/both" \
+	'| stock 6.1.0-57-amd64 | 6 | 5 | 1 | 0 | 2m58s | 25189 | 205258 | — | 12 | — | 341760 |' \
+	'| debug 6.1.192-fsk-debug | 1 | 1 | 0 | 0 | 2m08s | — | 20285 | 215 | — | — | — |' \
+	'| rt 6.1.0-57-rt-amd64 | 2 | 2 | 0 | 0 | 45s | 5939 | — | — | — | — | — |'
+
+sed -E 's/^- [0-9-]+ [0-9:]+ UTC, /- DATE, /' "$tmp/both" >"$tmp/both.nodate"
+has "header: commit from the logs or --commit, tests/check's summary" "$tmp/both.nodate" \
+	'- DATE, commit 4b32bcb: kernels stock 6.1.0-57-amd64, rt 6.1.0-57-rt-amd64; tests/check said: 410 passed, 1 failed in 52m04s' \
+	'- DATE, commit 1234567: kernels debug 6.1.192-fsk-debug'
+
+"$tool" "$fix/stock" >"$tmp/stock" 2>&1
+has "a kernel not in the logs is said not run" "$tmp/stock" \
+	"- the debug kernel's VM tests: not run in this log set"
+
+# A copy of the fixture with one figure changed and one test renamed to
+# a name the tool has no pattern for.
+cp -r "$fix/stock" "$tmp/changed"
+sed -i -e 's/clients completed 3243 connections/clients completed 3244 connections/' \
+	-e 's/t-sec-rt-stress/t-new-thing/g' "$tmp/changed/VM_run__stock_kernel__2_vCPUs_.log"
+"$tool" "$tmp/changed" >"$tmp/changed.out" 2>&1
+has "a changed figure changes the row" "$tmp/changed.out" \
+	'| t-hotplug-load | stock | 2 | pass | 16s | 3244 | — | — | 4 | — | — |'
+has "a test without patterns gets result and time only" "$tmp/changed.out" \
+	'| t-new-thing | stock | 2 | pass | 25s | — | — | — | — | — | — |'
+
+# --update: the text between the markers replaced, the rest kept; twice
+# gives the same file.
+printf 'intro\n<!-- reliability:begin -->\nold table\n<!-- reliability:end -->\noutro\n' >"$tmp/doc.md"
+"$tool" --update "$tmp/doc.md" "$fix/stock" 2>"$tmp/err"
+cp "$tmp/doc.md" "$tmp/doc1.md"
+"$tool" --update "$tmp/doc.md" "$fix/stock" 2>>"$tmp/err"
+{ echo intro; echo '<!-- reliability:begin -->'; cat "$tmp/stock"; echo '<!-- reliability:end -->'; echo outro; } >"$tmp/want.md"
+if cmp -s "$tmp/doc.md" "$tmp/want.md" && cmp -s "$tmp/doc.md" "$tmp/doc1.md"; then
+	ok "--update rewrites between the markers only"
+else
+	not_ok "--update rewrites between the markers only"
+	diff "$tmp/want.md" "$tmp/doc.md" | sed 's/^/# /'
+	sed 's/^/# /' "$tmp/err"
+fi
+
+usage_error "bad usage: not a logs directory, exit 2" "$top/tests"
+printf 'no markers\n' >"$tmp/plain.md"
+usage_error "bad usage: --update FILE without markers, exit 2" --update "$tmp/plain.md" "$fix/stock"
+
+[ $failed = 0 ]
