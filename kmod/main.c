@@ -177,6 +177,8 @@ static int __net_init fsk_net_init(struct net *net)
 
 err_steer:
 	fsk_steer_net_exit(net);
+	/* As between pre_exit and exit: a hook may still run elsewhere. */
+	synchronize_net();
 err_proc:
 	fsk_proc_net_exit(net);
 err_table:
@@ -185,13 +187,23 @@ err_table:
 	return err;
 }
 
+/*
+ * The hooks go first, here: unregistering one does not wait for a CPU
+ * still running it (net/netfilter/core.c frees the old hook array with
+ * call_rcu()), but the pernet core runs synchronize_rcu() between every
+ * pre_exit and exit, so no hook still uses @net's state when
+ * fsk_net_exit() frees it (the core kfree()s it right after exit).
+ */
+static void __net_exit fsk_net_pre_exit(struct net *net)
+{
+	fsk_steer_net_exit(net);
+}
+
 static void __net_exit fsk_net_exit(struct net *net)
 {
 	struct fsk_net *fn = fsk_net(net);
 
 	fsk_sysctl_net_exit(net);
-	/* Unregistering the hooks waits for running ones (synchronize_net). */
-	fsk_steer_net_exit(net);
 	fsk_proc_net_exit(net);
 	fsk_table_exit(fn);
 	free_percpu(fn->stats);
@@ -199,6 +211,7 @@ static void __net_exit fsk_net_exit(struct net *net)
 
 static struct pernet_operations fsk_net_ops = {
 	.init = fsk_net_init,
+	.pre_exit = fsk_net_pre_exit,
 	.exit = fsk_net_exit,
 	.id = &fsk_net_id,
 	.size = sizeof(struct fsk_net),
