@@ -57,6 +57,17 @@ struct fsk_stats {
 	 */
 	u64 rfd_owner;
 	u64 rfd_foreign;
+	/*
+	 * Steering by the module (rfd_steer.c): segments this CPU received
+	 * and queued for their owner CPU, or processed itself because the
+	 * owner was offline or its queue full; and segments this CPU took
+	 * from its queue and processed, or dropped (device or netns gone).
+	 */
+	u64 rfd_steered;
+	u64 rfd_offline;
+	u64 rfd_overflow;
+	u64 rfd_delivered;
+	u64 rfd_dropped;
 };
 
 /* One netns's receive flow deliver port blocks (rfd.c). */
@@ -195,6 +206,14 @@ void fsk_steer_net_exit(struct net *net);
 bool fsk_rfd_layout(struct net *net, struct fsk_rfd_layout *out);
 void fsk_rfd_show(struct seq_file *seq, struct net *net);
 void fsk_rfd_count(struct fsk_net *fn, u16 port);
+
+/* rfd_steer.c: enable_receive_flow_deliver=1, only when loaded with it. */
+int fsk_rfd_steer_start(void);
+void fsk_rfd_steer_stop(void);
+bool fsk_rfd_steer_available(void);
+int fsk_rfd_steer_net_init(struct net *net);
+void fsk_rfd_steer_net_exit(struct net *net);
+void fsk_rfd_steer_flush(void);
 
 /* proc.c */
 int fsk_proc_net_init(struct net *net);

@@ -97,6 +97,9 @@ static long fsk_ioctl_info(void __user *uarg)
 		info.rfd_port_lo = rfd.lo;
 		info.rfd_block = rfd.block;
 		info.rfd_ncpus = rfd.ncpus;
+		if (info.enable_receive_flow_deliver == FASTSOCKET_RFD_STEER &&
+		    fsk_rfd_steer_available())
+			info.features |= FASTSOCKET_FEAT_RFD_STEER;
 	}
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }

@@ -80,21 +80,24 @@ static int fsk_set_bool(const char *val, const struct kernel_param *kp)
 }
 
 /*
- * 1, the module's own steering, is not built yet: refuse it rather than
- * give less than asked. Switching between 0 and 2 at runtime is safe:
- * a netns's layout, once cut, never changes (rfd.c).
+ * Any value at load. At runtime 0 and 2 always (a netns's layout, once
+ * cut, never changes: rfd.c), 1 only if the module was loaded with it:
+ * its queues and PRE_ROUTING hooks exist only then (rfd_steer.c), so
+ * that a module not asked to steer adds nothing to every packet's path.
  */
 static int fsk_set_rfd(const char *val, const struct kernel_param *kp)
 {
 	int v;
 
-	if (!kstrtoint(val, 10, &v) && v == FASTSOCKET_RFD_STEER) {
-		pr_err("%s=1 (steering by the module) is not implemented yet: use 2 (port blocks; steering by NIC ntuple rules, tools/fastsocket-rfd-ntuple) or 0\n",
-		       kp->name);
+	if (!kstrtoint(val, 10, &v) && v == FASTSOCKET_RFD_STEER &&
+	    THIS_MODULE->state == MODULE_STATE_LIVE &&
+	    !fsk_rfd_steer_available()) {
+		pr_err("%s=1 (steering by the module) is set at load only: rmmod, then insmod fastsocket.ko %s=1\n",
+		       kp->name, kp->name);
 		return -EINVAL;
 	}
 	return fsk_param_set(val, kp, FASTSOCKET_RFD_PORTS,
-			     "0 (off) or 2 (port blocks, steered by the NIC)");
+			     "0 (off), 1 (port blocks, steered by the module) or 2 (port blocks, steered by the NIC)");
 }
 
 static int fsk_set_grace(const char *val, const struct kernel_param *kp)
@@ -144,7 +147,7 @@ MODULE_PARM_DESC(enable_fast_epoll,
 module_param_cb(enable_receive_flow_deliver, &fsk_rfd_ops,
 		&fsk_receive_flow_deliver, 0644);
 MODULE_PARM_DESC(enable_receive_flow_deliver,
-		 "Receive flow deliver, the CPU encoded in source ports: 0 off, 2 per-CPU port blocks for the shim, steered by the NIC (tools/fastsocket-rfd-ntuple); 1, steering by the module, is not implemented yet and refused (default 0; writable at runtime; a netns's blocks are cut from its ip_local_port_range when first asked for)");
+		 "Receive flow deliver, the CPU encoded in source ports: 0 off, 1 per-CPU port blocks for the shim, the module steers the replies to the block's CPU, 2 port blocks, steered by the NIC (tools/fastsocket-rfd-ntuple) (default 0; writable at runtime, 1 only if loaded with 1; a netns's blocks are cut from its ip_local_port_range when first asked for)");
 
 static unsigned int fsk_net_id __read_mostly;
 
@@ -170,15 +173,21 @@ static int __net_init fsk_net_init(struct net *net)
 	err = fsk_steer_net_init(net);
 	if (err)
 		goto err_proc;
-	err = fsk_sysctl_net_init(net);
+	err = fsk_rfd_steer_net_init(net);
 	if (err)
 		goto err_steer;
+	err = fsk_sysctl_net_init(net);
+	if (err)
+		goto err_rfd;
 	return 0;
 
+err_rfd:
+	fsk_rfd_steer_net_exit(net);
 err_steer:
 	fsk_steer_net_exit(net);
 	/* As between pre_exit and exit: a hook may still run elsewhere. */
 	synchronize_net();
+	fsk_rfd_steer_flush();
 err_proc:
 	fsk_proc_net_exit(net);
 err_table:
@@ -196,6 +205,7 @@ err_table:
  */
 static void __net_exit fsk_net_pre_exit(struct net *net)
 {
+	fsk_rfd_steer_net_exit(net);
 	fsk_steer_net_exit(net);
 }
 
@@ -204,6 +214,8 @@ static void __net_exit fsk_net_exit(struct net *net)
 	struct fsk_net *fn = fsk_net(net);
 
 	fsk_sysctl_net_exit(net);
+	/* Steered skbs of @net still queued count into fn->stats. */
+	fsk_rfd_steer_flush();
 	fsk_proc_net_exit(net);
 	fsk_table_exit(fn);
 	free_percpu(fn->stats);
@@ -221,9 +233,14 @@ static int __init fsk_init(void)
 {
 	int err;
 
+	if (fsk_receive_flow_deliver == FASTSOCKET_RFD_STEER) {
+		err = fsk_rfd_steer_start();
+		if (err)
+			return err;
+	}
 	err = register_pernet_subsys(&fsk_net_ops);
 	if (err)
-		return err;
+		goto err_rfd;
 	fsk_set_pernet_live(true);
 	err = fsk_close_watch_start();
 	if (err)
@@ -247,6 +264,8 @@ err_pernet:
 	fsk_set_pernet_live(false);
 	unregister_pernet_subsys(&fsk_net_ops);
 	rcu_barrier();
+err_rfd:
+	fsk_rfd_steer_stop();
 	return err;
 }
 
@@ -257,6 +276,7 @@ static void __exit fsk_exit(void)
 	fsk_close_watch_stop();
 	fsk_set_pernet_live(false);
 	unregister_pernet_subsys(&fsk_net_ops);
+	fsk_rfd_steer_stop();
 	/* The table's call_rcu() callbacks live in this module's text. */
 	rcu_barrier();
 	pr_info("unloaded\n");

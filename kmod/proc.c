@@ -6,7 +6,8 @@
  *
  * Format (documented in Documentation/admin-guide.md):
  *   cpu steered no_local existing local_listeners parked skipped
- *       unwatched rfd_owner rfd_foreign              a row per CPU
+ *       unwatched rfd_owner rfd_foreign rfd_steered rfd_offline
+ *       rfd_overflow rfd_delivered rfd_dropped       a row per CPU
  *   listener dev cpu pid spawns kind                 a row per local listener
  *   rfd port_lo block cpus                           one row, while RFD
  *                                                    port blocks are on
@@ -33,15 +34,20 @@ static int fsk_proc_show(struct seq_file *seq, void *v)
 	if (!count)
 		return -ENOMEM;
 	fsk_table_count_per_cpu(fn, count);
-	seq_puts(seq, "cpu steered no_local existing local_listeners parked skipped unwatched rfd_owner rfd_foreign\n");
+	seq_puts(seq, "cpu steered no_local existing local_listeners parked skipped unwatched rfd_owner rfd_foreign rfd_steered rfd_offline rfd_overflow rfd_delivered rfd_dropped\n");
 	for_each_possible_cpu(cpu) {
 		st = per_cpu_ptr(fn->stats, cpu);
-		seq_printf(seq, "%u %llu %llu %llu %u %llu %llu %llu %llu %llu\n",
-			   cpu, READ_ONCE(st->steered),
-			   READ_ONCE(st->no_local), READ_ONCE(st->existing),
-			   count[cpu], READ_ONCE(st->parked),
-			   READ_ONCE(st->skipped), READ_ONCE(st->unwatched),
-			   READ_ONCE(st->rfd_owner), READ_ONCE(st->rfd_foreign));
+		seq_printf(seq, "%u %llu %llu %llu %u %llu %llu %llu", cpu,
+			   READ_ONCE(st->steered), READ_ONCE(st->no_local),
+			   READ_ONCE(st->existing), count[cpu],
+			   READ_ONCE(st->parked), READ_ONCE(st->skipped),
+			   READ_ONCE(st->unwatched));
+		seq_printf(seq, " %llu %llu %llu %llu %llu %llu %llu\n",
+			   READ_ONCE(st->rfd_owner), READ_ONCE(st->rfd_foreign),
+			   READ_ONCE(st->rfd_steered), READ_ONCE(st->rfd_offline),
+			   READ_ONCE(st->rfd_overflow),
+			   READ_ONCE(st->rfd_delivered),
+			   READ_ONCE(st->rfd_dropped));
 	}
 	kfree(count);
 	seq_puts(seq, "listener dev cpu pid spawns kind\n");
@@ -69,6 +75,11 @@ static int fsk_proc_write(struct file *file, char *buf, size_t size)
 		WRITE_ONCE(st->unwatched, 0);
 		WRITE_ONCE(st->rfd_owner, 0);
 		WRITE_ONCE(st->rfd_foreign, 0);
+		WRITE_ONCE(st->rfd_steered, 0);
+		WRITE_ONCE(st->rfd_offline, 0);
+		WRITE_ONCE(st->rfd_overflow, 0);
+		WRITE_ONCE(st->rfd_delivered, 0);
+		WRITE_ONCE(st->rfd_dropped, 0);
 	}
 	return 0;
 }

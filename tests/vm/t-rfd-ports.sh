@@ -9,8 +9,9 @@
 # every outgoing connection of a thread pinned to CPU c gets a local port
 # in c's block (tests/progs/fs_rfdcli, its own listeners, loopback).
 # The layout stays fixed when the range changes; 1 (steering by the
-# module, not built) is refused at load and at runtime with one log line;
-# 0 takes the blocks away from new processes.
+# module) is refused at runtime with one log line when the module was not
+# loaded with it (t-rfd-count.sh loads it with 1); 0 takes the blocks away
+# from new processes.
 . "$(dirname "$0")/lib.sh"
 
 N=$(nr_cpus)
@@ -38,12 +39,6 @@ client() {
 	info "$2: $(cat "$WORK/$2")"
 }
 
-# 1 is refused at load with one line saying what to use instead.
-if insmod "$KO" enable_receive_flow_deliver=1 2>/dev/null; then
-	fail "insmod with enable_receive_flow_deliver=1 succeeded; steering by the module is not built"
-fi
-dmesg | grep -q "enable_receive_flow_deliver=1 (steering by the module) is not implemented yet" ||
-	fail "no log line says why enable_receive_flow_deliver=1 was refused"
 fsk_load enable_receive_flow_deliver=2
 
 netns_add rfda
@@ -78,8 +73,10 @@ ip netns exec rfda sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
 
 # 1 at runtime: refused, the value stays.
 if echo 1 >"$PARAM" 2>/dev/null; then
-	fail "writing 1 to enable_receive_flow_deliver succeeded"
+	fail "writing 1 to enable_receive_flow_deliver succeeded, the module was loaded with 2"
 fi
+dmesg | grep -q "enable_receive_flow_deliver=1 (steering by the module) is set at load only" ||
+	fail "no log line says why enable_receive_flow_deliver=1 was refused"
 assert_eq 2 "$(cat "$PARAM")" "enable_receive_flow_deliver after a refused write"
 
 # 0: no rfd row, and a new process gets no blocks.

@@ -30,6 +30,7 @@ const char ctl_fallback_text[] =
 
 static const char *const feature_names[] = {
 	"spawn", "steer_ipv4", "steer_ipv6", "register", "park", "rfd_ports",
+	"rfd_steer",
 };
 
 const char *module_feature_name(unsigned int bit)

@@ -29,6 +29,7 @@
 #define FASTSOCKET_FEAT_REGISTER	(1U << 3)	/* FASTSOCKET_IOC_REGISTER */
 #define FASTSOCKET_FEAT_PARK		(1U << 4)	/* FASTSOCKET_IOC_PARK */
 #define FASTSOCKET_FEAT_RFD_PORTS	(1U << 5)	/* fastsocket_info.rfd_* valid */
+#define FASTSOCKET_FEAT_RFD_STEER	(1U << 6)	/* the module steers RFD ports */
 
 /*
  * enable_listen_spawn values (module parameter, sysctl
@@ -42,7 +43,7 @@
  * enable_receive_flow_deliver values (module parameter).
  */
 #define FASTSOCKET_RFD_OFF		0	/* no port blocks */
-#define FASTSOCKET_RFD_STEER		1	/* port blocks, the module steers (not built yet) */
+#define FASTSOCKET_RFD_STEER		1	/* port blocks, the module steers */
 #define FASTSOCKET_RFD_PORTS		2	/* port blocks only: the NIC or XDP steers */
 
 /*
