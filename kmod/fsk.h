@@ -81,6 +81,15 @@ enum { FSK_RFD_UNSET, FSK_RFD_CUT, FSK_RFD_NONE };
 
 #define FSK_PORT_BUCKETS 64
 #define FSK_SK_BUCKETS 64
+#define FSK_USER_BUCKETS 16
+
+/*
+ * net.fastsocket.max_local_listeners and max_local_listeners_per_user:
+ * their defaults and the largest value either takes (sysctl.c).
+ */
+#define FSK_MAX_LOCAL_DEFAULT		65536
+#define FSK_MAX_LOCAL_PER_USER_DEFAULT	16384
+#define FSK_MAX_LOCAL_LIMIT		1048576
 
 /*
  * Per-netns state (net_generic). Lives exactly as long as the netns:
@@ -101,6 +110,18 @@ struct fsk_net {
 	raw_spinlock_t lock;		/* the table's writers */
 	struct hlist_head buckets[FSK_PORT_BUCKETS];	/* fsk_group by port, RCU */
 	struct hlist_head by_sk[FSK_SK_BUCKETS];	/* fsk_local by socket */
+	/*
+	 * Local listeners linked, in all and per owner (fsk_user by uid,
+	 * RCU): written under lock, read locklessly by /proc.
+	 */
+	unsigned int nr_local;
+	struct hlist_head users[FSK_USER_BUCKETS];
+	/*
+	 * net.fastsocket.max_local_listeners{,_per_user} of this netns:
+	 * written by their sysctls, read with READ_ONCE() at each insert.
+	 */
+	int max_local;
+	int max_local_per_user;
 	struct fsk_stats __percpu *stats;
 	/*
 	 * net.fastsocket.listen_spawn of this netns (FASTSOCKET_SPAWN_*):
@@ -148,7 +169,7 @@ static inline bool fsk_same_reuseport(const struct sock *a,
 }
 
 /* listen_table.c */
-void fsk_table_init(struct fsk_net *fn);
+void fsk_table_init(struct fsk_net *fn, const struct fsk_net *init_fn);
 void fsk_table_exit(struct fsk_net *fn);
 bool fsk_table_serves_port(struct fsk_net *fn, u16 port);
 /* What fsk_table_pick() found for a SYN. */
@@ -173,6 +194,7 @@ void fsk_table_forget(const struct sock *sk);
 void fsk_table_load(struct fsk_net *fn, kuid_t uid, unsigned int *load);
 void fsk_table_show(struct seq_file *seq, struct fsk_net *fn);
 void fsk_table_count_per_cpu(struct fsk_net *fn, unsigned int *count);
+void fsk_table_show_quota(struct seq_file *seq, struct fsk_net *fn);
 
 /* close_watch.c: tells the table when a local listener stops listening. */
 int fsk_close_watch_start(void);

@@ -29,6 +29,12 @@
  *    why it is a raw spinlock); readers use RCU only.
  *  - Parking (park.c) only flags an entry; a parked entry keeps its
  *    reference and its slot, and is unlinked like any other.
+ *  - Quotas: every linked entry counts once in fn->nr_local and in its
+ *    owner's struct fsk_user, charged by the insert that links it and
+ *    given back by fsk_local_unlink(), the one place an entry leaves.
+ *    An insert past net.fastsocket.max_local_listeners or
+ *    max_local_listeners_per_user fails with -EDQUOT; a SPAWN handing
+ *    out an existing entry's file adds nothing.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -41,6 +47,8 @@
 #include <linux/proc_fs.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
+#include <linux/uidgid.h>
+#include <linux/user_namespace.h>
 #include <linux/file.h>
 #include <linux/net.h>
 #include <net/sock.h>
@@ -66,6 +74,23 @@ struct fsk_key {
 
 struct fsk_group;
 
+/*
+ * The local listeners one owner has in one netns. The owner is the
+ * socket's sk_uid, the uid placement load is counted by (cpu.c): a
+ * copy's is that of the original's opener (clone.c), a registered
+ * socket's its creator's. Owned by fn->users[]: added by the insert of
+ * the owner's first local listener, unlinked with its last one by
+ * fsk_local_unlink() and freed a grace period later (/proc reads
+ * fn->users[] under RCU). Each linked fsk_local holds one count, so
+ * none is left after fsk_table_exit().
+ */
+struct fsk_user {
+	struct hlist_node node;		/* fn->users[], RCU */
+	kuid_t uid;
+	unsigned int nr_local;		/* written under fn->lock */
+	struct rcu_head rcu;
+};
+
 struct fsk_local {
 	struct sock *sk;		/* one reference, dropped after RCU */
 	struct fsk_group *group;
@@ -73,6 +98,7 @@ struct fsk_local {
 	unsigned int cpu;
 	unsigned int nr_spawns;		/* fds handed out (shown in /proc) */
 	struct pid *owner;		/* the first spawner's thread group */
+	struct fsk_user *user;		/* its quota, one count */
 	bool registered;		/* the app's own socket (register.c) */
 	bool parked;			/* steer nothing to it (park.c) */
 	/*
@@ -412,11 +438,82 @@ static void fsk_local_set_parked(struct fsk_net *fn, struct fsk_local *local,
 		   local->group->nr_parked + (park ? 1 : -1));
 }
 
+static struct hlist_head *fsk_user_bucket(struct fsk_net *fn, kuid_t uid)
+{
+	return &fn->users[hash_32(__kuid_val(uid), ilog2(FSK_USER_BUCKETS))];
+}
+
+static struct fsk_user *fsk_user_find(struct fsk_net *fn, kuid_t uid)
+{
+	struct fsk_user *u;
+
+	lockdep_assert_held(&fn->lock);
+	hlist_for_each_entry(u, fsk_user_bucket(fn, uid), node)
+		if (uid_eq(u->uid, uid))
+			return u;
+	return NULL;
+}
+
+/*
+ * Count @local, not yet linked, against the netns's limit and its
+ * owner's: 0, or -EDQUOT with nothing counted. An owner's first local
+ * listener takes *@new (and clears it). A limit lowered below the
+ * current count only refuses new local listeners.
+ */
+static int fsk_quota_charge(struct fsk_net *fn, struct fsk_local *local,
+			    struct fsk_user **new)
+{
+	kuid_t uid = local->sk->sk_uid;
+	struct fsk_user *u;
+
+	lockdep_assert_held(&fn->lock);
+	if (fn->nr_local >= READ_ONCE(fn->max_local))
+		return -EDQUOT;
+	u = fsk_user_find(fn, uid);
+	if (u && u->nr_local >= READ_ONCE(fn->max_local_per_user))
+		return -EDQUOT;
+	if (!u) {
+		u = *new;
+		*new = NULL;
+		u->uid = uid;
+		hlist_add_head_rcu(&u->node, fsk_user_bucket(fn, uid));
+	}
+	WRITE_ONCE(u->nr_local, u->nr_local + 1);
+	WRITE_ONCE(fn->nr_local, fn->nr_local + 1);
+	local->user = u;
+	return 0;
+}
+
+static void fsk_user_free_rcu(struct rcu_head *head)
+{
+	kfree(container_of(head, struct fsk_user, rcu));
+}
+
+/*
+ * Give back @local's count. Freed with call_rcu(), not kfree(): this runs
+ * under a raw spinlock, where PREEMPT_RT may not free memory.
+ */
+static void fsk_quota_uncharge(struct fsk_net *fn, struct fsk_local *local)
+{
+	struct fsk_user *u = local->user;
+
+	lockdep_assert_held(&fn->lock);
+	if (WARN_ON_ONCE(!fn->nr_local || !u->nr_local))
+		return;
+	WRITE_ONCE(fn->nr_local, fn->nr_local - 1);
+	WRITE_ONCE(u->nr_local, u->nr_local - 1);
+	if (!u->nr_local) {
+		hlist_del_rcu(&u->node);
+		call_rcu(&u->rcu, fsk_user_free_rcu);
+	}
+}
+
 static void fsk_local_unlink(struct fsk_net *fn, struct fsk_local *local)
 {
 	struct fsk_group *g = local->group;
 
 	lockdep_assert_held(&fn->lock);
+	fsk_quota_uncharge(fn, local);
 	RCU_INIT_POINTER(g->local[local->cpu], NULL);
 	hlist_del(&local->by_sk);
 	fsk_local_set_parked(fn, local, false);
@@ -540,7 +637,8 @@ static int fsk_group_check_slot(struct fsk_net *fn, struct fsk_group *g,
 
 /*
  * Register the listening socket @sk as the local listener on @cpu:
- * 0, or -EALREADY, -EEXIST, -EBUSY (fsk_group_check_slot()), -ENOMEM.
+ * 0, or -EALREADY, -EEXIST, -EBUSY (fsk_group_check_slot()), -EDQUOT
+ * (fsk_quota_charge()), -ENOMEM.
  * The caller holds fn->mutex and guarantees @sk is listening and stays so
  * until this returns (a private copy, or its socket lock).
  */
@@ -549,6 +647,7 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 {
 	struct fsk_group *g, *new_g;
 	struct fsk_local *local;
+	struct fsk_user *new_u;
 	unsigned long flags;
 	struct fsk_key key;
 	int err = 0;
@@ -558,7 +657,8 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 	local = kzalloc(sizeof(*local), GFP_KERNEL_ACCOUNT);
 	new_g = kzalloc(struct_size(new_g, local, nr_cpu_ids),
 			GFP_KERNEL_ACCOUNT);
-	if (!local || !new_g) {
+	new_u = kzalloc(sizeof(*new_u), GFP_KERNEL_ACCOUNT);
+	if (!local || !new_g || !new_u) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -577,6 +677,8 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 		hlist_add_head_rcu(&g->node, fsk_bucket(fn, key.port));
 	}
 	err = fsk_group_check_slot(fn, g, sk, cpu);
+	if (!err)
+		err = fsk_quota_charge(fn, local, &new_u);
 	if (!err) {
 		local->group = g;
 		local->owner = get_pid(task_tgid(current));
@@ -592,6 +694,7 @@ int fsk_table_insert(struct fsk_net *fn, struct sock *sk, unsigned int cpu,
 	}
 	raw_spin_unlock_irqrestore(&fn->lock, flags);
 out_free:
+	kfree(new_u);
 	kfree(new_g);
 	kfree(local);
 	return err;
@@ -679,7 +782,12 @@ void fsk_table_load(struct fsk_net *fn, kuid_t uid, unsigned int *load)
 	fsk_table_walk(fn, fsk_add_load, &la);
 }
 
-void fsk_table_init(struct fsk_net *fn)
+/*
+ * A new netns starts with the initial netns's limits (@init_fn; NULL for
+ * the initial netns itself, which starts with the defaults): a tenant
+ * never starts with more than the host allows.
+ */
+void fsk_table_init(struct fsk_net *fn, const struct fsk_net *init_fn)
 {
 	unsigned int i;
 
@@ -689,6 +797,14 @@ void fsk_table_init(struct fsk_net *fn)
 		INIT_HLIST_HEAD(&fn->buckets[i]);
 	for (i = 0; i < FSK_SK_BUCKETS; i++)
 		INIT_HLIST_HEAD(&fn->by_sk[i]);
+	for (i = 0; i < FSK_USER_BUCKETS; i++)
+		INIT_HLIST_HEAD(&fn->users[i]);
+	fn->nr_local = 0;
+	fn->max_local = init_fn ? READ_ONCE(init_fn->max_local) :
+		FSK_MAX_LOCAL_DEFAULT;
+	fn->max_local_per_user = init_fn ?
+		READ_ONCE(init_fn->max_local_per_user) :
+		FSK_MAX_LOCAL_PER_USER_DEFAULT;
 }
 
 /*
@@ -707,6 +823,7 @@ void fsk_table_exit(struct fsk_net *fn)
 	for (i = 0; i < FSK_SK_BUCKETS; i++)
 		hlist_for_each_entry_safe(local, tmp, &fn->by_sk[i], by_sk)
 			fsk_local_unlink(fn, local);
+	WARN_ON_ONCE(fn->nr_local);
 	raw_spin_unlock_irqrestore(&fn->lock, flags);
 }
 
@@ -754,4 +871,27 @@ void fsk_table_show(struct seq_file *seq, struct fsk_net *fn)
 	};
 
 	fsk_table_walk(fn, fsk_show_local, &sa);
+}
+
+/*
+ * /proc/net/fastsocket's quota part: the netns's count and limits, then
+ * a row per owner with local listeners, its uid as the reader's user
+ * namespace sees it (overflowuid if unmapped).
+ */
+void fsk_table_show_quota(struct seq_file *seq, struct fsk_net *fn)
+{
+	struct user_namespace *ns = seq_user_ns(seq);
+	const struct fsk_user *u;
+	unsigned int i;
+
+	seq_puts(seq, "quota local_listeners max max_per_user\n");
+	seq_printf(seq, "%u %d %d\n", READ_ONCE(fn->nr_local),
+		   READ_ONCE(fn->max_local), READ_ONCE(fn->max_local_per_user));
+	seq_puts(seq, "user uid local_listeners\n");
+	rcu_read_lock();
+	for (i = 0; i < FSK_USER_BUCKETS; i++)
+		hlist_for_each_entry_rcu(u, &fn->users[i], node)
+			seq_printf(seq, "%u %u\n", from_kuid_munged(ns, u->uid),
+				   READ_ONCE(u->nr_local));
+	rcu_read_unlock();
 }

@@ -166,7 +166,7 @@ static int __net_init fsk_net_init(struct net *net)
 	fn->stats = alloc_percpu(struct fsk_stats);
 	if (!fn->stats)
 		return -ENOMEM;
-	fsk_table_init(fn);
+	fsk_table_init(fn, net_eq(net, &init_net) ? NULL : fsk_net(&init_net));
 	err = fsk_proc_net_init(net);
 	if (err)
 		goto err_table;

@@ -11,6 +11,10 @@
  *   listener dev cpu pid spawns kind                 a row per local listener
  *   rfd port_lo block cpus                           one row, while RFD
  *                                                    port blocks are on
+ *   quota local_listeners max max_per_user           one row: the netns's
+ *                                                    count and limits
+ *   user uid local_listeners                         a row per owner with
+ *                                                    local listeners
  * New columns are only ever added at the end of a row.
  */
 
@@ -53,6 +57,7 @@ static int fsk_proc_show(struct seq_file *seq, void *v)
 	seq_puts(seq, "listener dev cpu pid spawns kind\n");
 	fsk_table_show(seq, fn);
 	fsk_rfd_show(seq, seq_file_single_net(seq));
+	fsk_table_show_quota(seq, fn);
 	return 0;
 }
 

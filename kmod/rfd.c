@@ -83,8 +83,8 @@ bool fsk_rfd_layout(struct net *net, struct fsk_rfd_layout *out)
 }
 
 /*
- * /proc/net/fastsocket's last part, only while port blocks are on: the
- * mode (enable_receive_flow_deliver) and the layout.
+ * /proc/net/fastsocket's part after the listeners, only while port blocks
+ * are on: the mode (enable_receive_flow_deliver) and the layout.
  */
 void fsk_rfd_show(struct seq_file *seq, struct net *net)
 {

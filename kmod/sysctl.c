@@ -3,6 +3,11 @@
  * net.fastsocket.* (/proc/sys/net/fastsocket/), a table per netns.
  *
  *   listen_spawn        per netns: fsk_net->listen_spawn
+ *   max_local_listeners, max_local_listeners_per_user
+ *                       per netns: fsk_net->max_local{,_per_user}; outside
+ *                       the initial netns at most the initial netns's
+ *                       values, so a tenant's root cannot raise its own
+ *                       above what the host allows
  *   unwatched_grace_ms  global: the module parameter's variable itself,
  *                       so the two can never disagree
  *
@@ -31,6 +36,7 @@
 #include "fsk.h"
 
 static int fsk_grace_ms_max = FSK_GRACE_MS_MAX;
+static int fsk_max_local_limit = FSK_MAX_LOCAL_LIMIT;
 
 /* proc_dointvec_minmax(), saying why a write was refused. */
 static int fsk_sysctl_minmax(struct ctl_table *table, int write, void *buffer,
@@ -45,7 +51,12 @@ static int fsk_sysctl_minmax(struct ctl_table *table, int write, void *buffer,
 	return err;
 }
 
-enum { FSK_SYSCTL_LISTEN_SPAWN, FSK_SYSCTL_GRACE };
+enum {
+	FSK_SYSCTL_LISTEN_SPAWN,
+	FSK_SYSCTL_GRACE,
+	FSK_SYSCTL_MAX_LOCAL,
+	FSK_SYSCTL_MAX_LOCAL_PER_USER,
+};
 
 static struct ctl_table fsk_sysctl_template[] = {
 	[FSK_SYSCTL_LISTEN_SPAWN] = {
@@ -65,8 +76,40 @@ static struct ctl_table fsk_sysctl_template[] = {
 		.extra1		= SYSCTL_ZERO,
 		.extra2		= &fsk_grace_ms_max,
 	},
+	[FSK_SYSCTL_MAX_LOCAL] = {
+		.procname	= "max_local_listeners",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsk_sysctl_minmax,
+		.extra1		= SYSCTL_ONE,
+		.extra2		= &fsk_max_local_limit,
+	},
+	[FSK_SYSCTL_MAX_LOCAL_PER_USER] = {
+		.procname	= "max_local_listeners_per_user",
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= fsk_sysctl_minmax,
+		.extra1		= SYSCTL_ONE,
+		.extra2		= &fsk_max_local_limit,
+	},
 	{ }
 };
+
+/*
+ * Outside the initial netns: the global knobs are read-only, and the
+ * limits' maxima are the initial netns's current values. Its fsk_net
+ * outlives every other netns's table: the pernet core frees them all
+ * only after every netns's exit.
+ */
+static void fsk_sysctl_cap_by_init(struct ctl_table *table)
+{
+	struct fsk_net *init_fn = fsk_net(&init_net);
+
+	table[FSK_SYSCTL_GRACE].mode = 0444;
+	table[FSK_SYSCTL_MAX_LOCAL].extra2 = &init_fn->max_local;
+	table[FSK_SYSCTL_MAX_LOCAL_PER_USER].extra2 =
+		&init_fn->max_local_per_user;
+}
 
 int fsk_sysctl_net_init(struct net *net)
 {
@@ -79,8 +122,10 @@ int fsk_sysctl_net_init(struct net *net)
 	if (!table)
 		return -ENOMEM;
 	table[FSK_SYSCTL_LISTEN_SPAWN].data = &fn->listen_spawn;
+	table[FSK_SYSCTL_MAX_LOCAL].data = &fn->max_local;
+	table[FSK_SYSCTL_MAX_LOCAL_PER_USER].data = &fn->max_local_per_user;
 	if (!net_eq(net, &init_net))
-		table[FSK_SYSCTL_GRACE].mode = 0444;
+		fsk_sysctl_cap_by_init(table);
 	fn->sysctl = register_net_sysctl(net, "net/fastsocket", table);
 	if (!fn->sysctl) {
 		kfree(table);

@@ -262,9 +262,11 @@ static void unplace(bool was_placed, bool was_pinned, const cpu_set_t *aff)
  * through for l (no sibling, no pin): EOPNOTSUPP from a module whose
  * enable_listen_spawn is not 0 (the listener has a socket filter, IPsec
  * policy, TCP-MD5 keys or a ULP the module refuses to copy, and a sibling
- * would lack them too; that holds for the whole listener), or EBUSY (this
+ * would lack them too; that holds for the whole listener), EBUSY (this
  * CPU's slot belongs to another reuseport group or to a registered
- * socket). Said once per listener.
+ * socket), or EDQUOT (the administrator's limit of local listeners: a
+ * sibling would get round it; other workers still ask, as the count
+ * drops when local listeners close). Said once per listener.
  */
 static bool spawn_refused(struct fs_listener *l, int rc)
 {
@@ -273,6 +275,8 @@ static bool spawn_refused(struct fs_listener *l, int rc)
 
 	if (rc == -EBUSY) {
 		why = "the CPU's slot belongs to another listening socket";
+	} else if (rc == -EDQUOT) {
+		why = "the limit of local listeners is reached (net.fastsocket.max_local_listeners or max_local_listeners_per_user)";
 	} else if (rc == -EOPNOTSUPP && fs_dev_info(&info) == 0 &&
 		   info.enable_listen_spawn != 0) {
 		why = "the module does not copy this socket (socket filter, IPsec policy, TCP-MD5 keys or ULP)";

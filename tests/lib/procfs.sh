@@ -2,12 +2,14 @@
 # The one reader of /proc/net/fastsocket, for tests/vm and bench. Shell
 # builtins only (bench/measure.sh reads it between measurements).
 #
-# The file holds two tables, each after its header line, and a third
-# while receive flow deliver has port blocks:
+# The file holds these parts, each after its header line (rfd only
+# while receive flow deliver has port blocks):
 #   cpu steered no_local existing local_listeners parked skipped unwatched
 #       rfd_owner rfd_foreign
 #   listener dev cpu pid spawns kind
 #   rfd port_lo block cpus
+#   quota local_listeners max max_per_user
+#   user uid local_listeners
 # Columns are numbered as awk numbers them: 1 cpu, 2 steered, 3 no_local,
 # 4 existing, 5 local_listeners, 6 parked, 7 skipped, 8 unwatched,
 # 9 rfd_owner, 10 rfd_foreign.
@@ -22,10 +24,13 @@
 #   PROC_ST_SUM PROC_NL_SUM PROC_EX_SUM PROC_LL_SUM PROC_PK_SUM  their sums
 #   PROC_PIDS              the pid column of the local-listener table
 #   PROC_RFD               the rfd row (mode port_lo block cpus), or empty
+#   PROC_QUOTA             the quota row (local_listeners max max_per_user)
+#   PROC_USER[UID]         local listeners owned by UID (unset: none)
 proc_read() {
 	declare -gA PROC_CELL=()
 	declare -ga PROC_SUM=() PROC_ST=() PROC_NL=() PROC_EX=() PROC_LL=() \
-		PROC_PK=() PROC_PIDS=() PROC_RFD=()
+		PROC_PK=() PROC_PIDS=() PROC_RFD=() PROC_QUOTA=()
+	declare -gA PROC_USER=()
 	if [ -n "${1:-}" ]; then
 		# Not < <(...): the guest has no /dev/fd.
 		proc_parse <<<"$(ip netns exec "$1" cat /proc/net/fastsocket)"
@@ -45,10 +50,16 @@ proc_parse() {
 		cpu) table=cpu; continue ;;
 		listener) table=listener; continue ;;
 		rfd) table=rfd; continue ;;
+		quota) table=quota; continue ;;
+		user) table=user; continue ;;
 		'') continue ;;
 		esac
 		if [ $table = rfd ]; then
 			PROC_RFD=("${row[@]}")
+		elif [ $table = quota ]; then
+			PROC_QUOTA=("${row[@]}")
+		elif [ $table = user ]; then
+			PROC_USER[${row[0]}]=${row[1]}
 		elif [ $table = listener ]; then
 			PROC_PIDS+=("${row[3]}")	# listener dev cpu pid ...
 		elif [ $table = cpu ]; then

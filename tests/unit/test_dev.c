@@ -705,6 +705,27 @@ static void spawn_busy_passes_through(void **state)
 }
 
 /*
+ * EDQUOT: the netns's or the owner's limit of local listeners. The worker
+ * passes through (no sibling gets round the limit), saying why once.
+ */
+static void spawn_quota_passes_through(void **state)
+{
+	int port, l, logfd, saved;
+
+	(void)state;
+	fake.spawn_errno = EDQUOT;
+	l = t_listener(AF_INET, true, &port);
+	logfd = log_start(&saved);
+	assert_null(local_of(l));
+	assert_null(local_of(l));
+	assert_int_equal(log_count(logfd, saved,
+				   "limit of local listeners is reached (net.fastsocket.max_local_listeners or max_local_listeners_per_user); passing through, no userspace fallback"),
+			 1);
+	assert_int_equal(fake.spawns, 1);
+	fs_close(l);
+}
+
+/*
  * The same when the shim pinned the worker before asking (a module with
  * enable_listen_spawn 1, FASTSOCKET_MODE=2): the pin is undone.
  */
@@ -748,6 +769,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(spawn_refused_passes_through, setup, teardown),
 		cmocka_unit_test_setup_teardown(spawn_off_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(spawn_busy_passes_through, setup, teardown),
+		cmocka_unit_test_setup_teardown(spawn_quota_passes_through, setup, teardown),
 		cmocka_unit_test_setup_teardown(spawn_busy_after_pin_unpins, setup, teardown),
 	};
 

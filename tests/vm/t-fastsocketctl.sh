@@ -85,7 +85,7 @@ sed 's/^/# /' "$WORK/status.txt"
 json "$WORK/status.json" "d['module']['loaded'] and d['module']['abi_match'] and
 	d['mode'] == 'module' and 'spawn' in d['module']['features']"
 # (address, CPU, pid) of every local listener, from the file and the tool.
-rows=$(awk '/^listener / { t = 1; next } t { print $1, $3, $4 }' "$WORK/proc" | sort)
+rows=$(awk '/^listener / { t = 1; next } /^[a-z]/ { t = 0 } t { print $1, $3, $4 }' "$WORK/proc" | sort)
 [ -n "$rows" ] || fail "no local listener in /proc/net/fastsocket"
 tool=$(python3 -c 'import json, sys
 for w in json.load(open(sys.argv[1]))["netns"][0]["workers"]:

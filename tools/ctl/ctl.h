@@ -77,6 +77,8 @@ struct table {
 	struct listener *listeners;
 	bool rfd;		/* an "rfd" part: port blocks on */
 	unsigned int rfd_mode, rfd_lo, rfd_block, rfd_cpus;
+	bool quota;		/* a "quota" part (a module that has one) */
+	unsigned int quota_count, quota_max, quota_max_per_user;
 };
 int table_read(struct table *t);
 void table_free(struct table *t);

@@ -111,6 +111,23 @@ static void status_rfd(struct json *j, const struct table *t)
 		       t->rfd_block, t->rfd_cpus);
 }
 
+/* The netns's local listeners against its limits (a module with quotas). */
+static void status_quota(struct json *j, const struct table *t)
+{
+	if (!t->quota)
+		return;
+	if (ctl_json) {
+		json_open(j, "quota", '{');
+		json_num(j, "local_listeners", t->quota_count);
+		json_num(j, "max", t->quota_max);
+		json_num(j, "max_per_user", t->quota_max_per_user);
+		json_close(j, '}');
+		return;
+	}
+	printf("quota: %u local listeners in this network namespace, at most %u (net.fastsocket.max_local_listeners), %u per user (max_local_listeners_per_user)\n",
+	       t->quota_count, t->quota_max, t->quota_max_per_user);
+}
+
 static bool seen_before(const struct table *t, int i, bool same_cpu)
 {
 	const struct listener *a = &t->listeners[i], *b;
@@ -290,9 +307,10 @@ int cmd_status(int argc, char **argv)
 		ret = EXIT_USAGE;
 	else if (c == 0)
 		status_netns(&j, &t);
-	if (c == 0)
+	if (c == 0) {
 		status_rfd(&j, &t);
-	else if (m.loaded && !ctl_json)
+		status_quota(&j, &t);
+	} else if (m.loaded && !ctl_json)
 		printf("local listeners: no %s in this network namespace\n",
 		       ctl_path("/proc/net/fastsocket"));
 	table_free(&t);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /proc/net/fastsocket of the caller's network namespace: the per-CPU
- * counters, the table of local listeners and, while receive flow deliver
- * has port blocks, their layout, each after its header line
+ * counters, the table of local listeners, while receive flow deliver
+ * has port blocks their layout, then the quota of local listeners and
+ * its owners, each after its header line
  * (Documentation/admin-guide.md). Columns are found by their header
  * names, so columns a newer module adds at the end are carried along.
  */
@@ -82,7 +83,7 @@ static int table_listener_row(struct table *t, const char *line)
 
 static int table_parse(struct table *t, FILE *f)
 {
-	enum { NONE, CPUS, LISTENERS, RFD } part = NONE;
+	enum { NONE, CPUS, LISTENERS, RFD, QUOTA, USERS } part = NONE;
 	char line[512];
 	int lineno = 0;
 
@@ -96,6 +97,10 @@ static int table_parse(struct table *t, FILE *f)
 			part = LISTENERS;
 		} else if (!strncmp(line, "rfd ", 4)) {
 			part = RFD;
+		} else if (!strncmp(line, "quota ", 6)) {
+			part = QUOTA;
+		} else if (!strncmp(line, "user ", 5)) {
+			part = USERS;
 		} else if (line[0] == '\n') {
 			continue;
 		} else if (part == CPUS) {
@@ -110,6 +115,14 @@ static int table_parse(struct table *t, FILE *f)
 				   &t->rfd_block, &t->rfd_cpus) != 4)
 				goto bad;
 			t->rfd = true;
+		} else if (part == QUOTA) {
+			/* "quota local_listeners max max_per_user" */
+			if (sscanf(line, "%u %u %u", &t->quota_count,
+				   &t->quota_max, &t->quota_max_per_user) != 3)
+				goto bad;
+			t->quota = true;
+		} else if (part == USERS) {
+			continue;	/* "user uid local_listeners": not shown */
 		} else {
 			goto bad;
 		}

@@ -163,6 +163,12 @@ struct fastsocket_info {
  *	ENFILE		no file for the new socket (the system-wide limit, or
  *			an allocation failed where the kernel says so)
  *	ENOBUFS		no memory for the new socket (as socket(2) says it)
+ *	EDQUOT		a new local listener would pass the caller's netns's
+ *			net.fastsocket.max_local_listeners, or
+ *			max_local_listeners_per_user for @fd's owner (the
+ *			uid that created @fd's socket); a new fd of the
+ *			CPU's existing local listener is never refused so
+ *			(Documentation/limits.md)
  *	EINTR		the caller was killed while waiting for another
  *			placement in its network namespace
  */
@@ -198,6 +204,9 @@ struct fastsocket_spawn {
  *			address, or @fd's socket serves another address group
  *	EEXIST		@fd's socket is already the local listener of
  *			another CPU
+ *	EDQUOT		as for SPAWN: registering counts against the same
+ *			limits, once per socket (again for the CPU it
+ *			serves, it is not counted again)
  */
 struct fastsocket_register {
 	__s32 fd;

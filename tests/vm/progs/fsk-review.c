@@ -19,6 +19,8 @@
  *   pidns          [--port P] --ready F                        finding 8
  *   hotplug-worker [--port P] --cpu C --ready F --go F [--count N]
  *                                                              finding 9
+ *   quota          [--port P] [--uid U] [--count N] [--ready F --go F]
+ *                                                              issue 14
  *
  * Prints "ok: NAME" or "FAIL: NAME: ..." per check (fsk-check.h) and
  * key=value lines for the shell test; exits 1 if a check failed, 2 if
@@ -1211,6 +1213,68 @@ static int cmd_auto_pick(bool drop)
 	return failures != 0;
 }
 
+static const char *err_name(int e)
+{
+	return e ? strerrorname_np(e) ? strerrorname_np(e) : "?" : "0";
+}
+
+/*
+ * issue 14, the limits of local listeners: as --uid, SPAWN new local
+ * listeners (listeners on ports P, P+1, ..., each on every online CPU)
+ * until one fails or N were made; then, at the limit, a SPAWN of an
+ * existing one (a new fd, not counted) and a REGISTER of a new socket;
+ * with --ready/--go, hold them until told; then close one and retry the
+ * SPAWN that failed. key=value lines: spawned, spawn_errno, existing_errno,
+ * register_errno, after_close_errno.
+ */
+static int cmd_quota(int count)
+{
+	int ncpu = sysconf(_SC_NPROCESSORS_ONLN), spawned = 0, err = 0;
+	int fd = -1, first_local = -1, first_orig = -1, cpu = 0, p = port;
+	int other, lfd;
+
+	if (uid)
+		drop_to(uid);
+	open_dev();
+	while (spawned < count) {
+		if (cpu == 0) {
+			fd = listener(p++);
+			if (first_orig < 0)
+				first_orig = fd;
+		}
+		lfd = spawn_cpu(fd, cpu, NULL);
+		if (lfd < 0) {
+			err = errno;
+			break;
+		}
+		if (first_local < 0)
+			first_local = lfd;
+		spawned++;
+		cpu = (cpu + 1) % ncpu;
+	}
+	printf("spawned=%d\nspawn_errno=%s\n", spawned, err_name(err));
+	if (first_local < 0)
+		return 2;
+	lfd = spawn_cpu(first_orig, 0, NULL);
+	printf("existing_errno=%s\n", err_name(lfd < 0 ? errno : 0));
+	if (lfd >= 0)
+		close(lfd);
+	other = listener(p + 1);
+	printf("register_errno=%s\n",
+	       err_name(do_register(other, 0) ? errno : 0));
+	close(other);
+	touch_file(ready_file, "ready\n");
+	if (go_file && !wait_path(go_file, 120)) {
+		printf("ERROR: no %s after 120 s\n", go_file);
+		return 2;
+	}
+	/* Its only fd: the local listener leaves the table on this close. */
+	close(first_local);
+	lfd = spawn_cpu(fd, cpu, NULL);
+	printf("after_close_errno=%s\n", err_name(lfd < 0 ? errno : 0));
+	return 0;
+}
+
 static int cmd_pidns(void)
 {
 	int orig, c;
@@ -1349,6 +1413,8 @@ int main(int argc, char **argv)
 		return cmd_auto_pick(uid != 0);
 	if (!strcmp(cmd, "pidns"))
 		return cmd_pidns();
+	if (!strcmp(cmd, "quota"))
+		return cmd_quota(count > 0 ? count : 64);
 	if (!strcmp(cmd, "hotplug-worker")) {
 		if (cpu < 0 || !ready_file || !go_file) {
 			fprintf(stderr, "hotplug-worker needs --cpu, --ready and --go\n");
