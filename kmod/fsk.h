@@ -43,7 +43,10 @@ extern int fsk_unwatched_grace_ms;
 /* Largest unwatched_grace_ms, parameter and sysctl alike. */
 #define FSK_GRACE_MS_MAX	60000
 
-/* Counters of one netns on one CPU (proc.c shows them, steer.c bumps them). */
+/*
+ * Counters of one netns on one CPU (proc.c shows them, steer.c, rfd.c and
+ * rfd_steer.c bump them); u64 members only (proc.c zeroes them as such).
+ */
 struct fsk_stats {
 	u64 steered;	/* SYNs assigned to this CPU's local listener */
 	u64 no_local;	/* SYNs for a served address on a CPU without one */

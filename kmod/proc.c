@@ -67,24 +67,16 @@ static int fsk_proc_write(struct file *file, char *buf, size_t size)
 	struct fsk_net *fn = fsk_net(seq_file_single_net(file->private_data));
 	struct fsk_stats *st;
 	unsigned int cpu;
+	size_t i;
 
 	if (strcmp(strim(buf), "0"))
 		return -EINVAL;
+	/* Every member is a u64 counter: zero them whole, one by one. */
+	BUILD_BUG_ON(sizeof(*st) % sizeof(u64));
 	for_each_possible_cpu(cpu) {
 		st = per_cpu_ptr(fn->stats, cpu);
-		WRITE_ONCE(st->steered, 0);
-		WRITE_ONCE(st->no_local, 0);
-		WRITE_ONCE(st->existing, 0);
-		WRITE_ONCE(st->parked, 0);
-		WRITE_ONCE(st->skipped, 0);
-		WRITE_ONCE(st->unwatched, 0);
-		WRITE_ONCE(st->rfd_owner, 0);
-		WRITE_ONCE(st->rfd_foreign, 0);
-		WRITE_ONCE(st->rfd_steered, 0);
-		WRITE_ONCE(st->rfd_offline, 0);
-		WRITE_ONCE(st->rfd_overflow, 0);
-		WRITE_ONCE(st->rfd_delivered, 0);
-		WRITE_ONCE(st->rfd_dropped, 0);
+		for (i = 0; i < sizeof(*st) / sizeof(u64); i++)
+			WRITE_ONCE(((u64 *)st)[i], 0);
 	}
 	return 0;
 }

@@ -14,13 +14,8 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
 ctl=$top/tools/fastsocketctl
-tmp=$(mktemp -d)
-n=0
-failed=0
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 # check NAME STATUS [FILE...]: ok if STATUS is 0, else not ok and the files.
 check() {
 	local name=$1 st=$2 f
@@ -325,5 +320,4 @@ make -s -C "$top/tools" uninstall DESTDIR="$d" PREFIX=/usr >>"$tmp/inst.out" 2>&
 [ -z "$(find "$d" -type f)" ] || { st=1; find "$d" -type f >>"$tmp/inst.out"; }
 check "make -C tools install/uninstall with DESTDIR and PREFIX: sbin and man8" $st "$tmp/inst.out"
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_done

@@ -14,13 +14,8 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
 tool=$top/tools/reliability-table
 fix=$top/tests/host/reliability
-tmp=$(mktemp -d)
-n=0
-failed=0
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 
 # has NAME FILE LINE...: each LINE is a whole line of FILE.
 has() {
@@ -110,4 +105,4 @@ usage_error "bad usage: not a logs directory, exit 2" "$top/tests"
 printf 'no markers\n' >"$tmp/plain.md"
 usage_error "bad usage: --update FILE without markers, exit 2" --update "$tmp/plain.md" "$fix/stock"
 
-[ $failed = 0 ]
+tap_done

@@ -12,13 +12,8 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
 tool=$top/tools/fastsocket-rfd-ntuple
-tmp=$(mktemp -d)
-n=0
-failed=0
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 check() {	# check NAME STATUS [FILE...]
 	name=$1
 	st=$2
@@ -159,5 +154,4 @@ run --help
 [ "$st" = 0 ] && grep -q "^usage: fastsocket-rfd-ntuple" "$tmp/out"
 check "--help" $? "$tmp/out" "$tmp/err"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_done

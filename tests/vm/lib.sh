@@ -44,6 +44,21 @@ assert_ratio() {
 	info "$what: $num/$den"
 }
 
+# check_eq EXPECTED ACTUAL WHAT: note a failure and go on with the other
+# checks; check_errors: fail with every failure noted.
+errors=()
+check_eq() {
+	if [ "$1" = "$2" ]; then
+		info "ok: $3: $2"
+	else
+		echo "# $TEST_NAME: FAIL: $3: expected $1, got $2"
+		errors+=("$3: expected $1, got $2")
+	fi
+}
+check_errors() {
+	[ ${#errors[@]} -eq 0 ] || fail "$(printf '%s; ' "${errors[@]}")"
+}
+
 # kv FILE KEY: the value of a key=value line
 kv() {
 	sed -n "s/^$2=//p" "$1" | tail -n1

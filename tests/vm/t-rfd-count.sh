@@ -95,33 +95,32 @@ fsk_load enable_receive_flow_deliver=1
 proc_read fsk-cli
 assert_eq "1 32768 $(((60999 - 32768 + 1) / NCPU_IDS)) $NCPU_IDS" "${PROC_RFD[*]}" \
 	"fsk-cli's rfd row with enable_receive_flow_deliver=1"
+# steered NAME: the checks of a round with the module steering (columns:
+# 9 owner, 10 foreign, 11 steered, 12 offline, 13 overflow, 14 delivered,
+# 15 dropped).
+steered() {
+	local name=$1 c owner=${PROC_SUM[9]} foreign=${PROC_SUM[10]}
+	for ((c = 0; c < N; c++)); do
+		info "$name: CPU $c: rfd_owner ${PROC_CELL[$c,9]}, rfd_foreign ${PROC_CELL[$c,10]}, steered ${PROC_CELL[$c,11]}, delivered ${PROC_CELL[$c,14]}"
+		[ "${PROC_CELL[$c,9]}" -ge $PER_CPU ] ||
+			fail "$name: CPU $c processed ${PROC_CELL[$c,9]} segments to its own block for $PER_CPU connections"
+	done
+	info "$name: steered ${PROC_SUM[11]}, delivered ${PROC_SUM[14]}, offline ${PROC_SUM[12]}, overflow ${PROC_SUM[13]}, dropped ${PROC_SUM[15]}"
+	assert_ratio "$owner" $((owner + foreign)) 999 "$name: segments processed on their owner CPU"
+	[ "${PROC_SUM[11]}" -gt 0 ] || fail "$name: the module steered no segment"
+	assert_eq "${PROC_SUM[11]}" "${PROC_SUM[14]}" "$name: segments delivered on the owner CPU (= steered)"
+	assert_eq 0 "${PROC_SUM[13]}" "$name: queue overflows"
+	assert_eq 0 "${PROC_SUM[15]}" "$name: segments dropped"
+	assert_eq 0 "${PROC_SUM[12]}" "$name: segments for an offline CPU"
+}
 round steer
-# columns: 9 owner, 10 foreign, 11 steered, 12 offline, 13 overflow,
-# 14 delivered, 15 dropped
-for ((c = 0; c < N; c++)); do
-	info "steer: CPU $c: rfd_owner ${PROC_CELL[$c,9]}, rfd_foreign ${PROC_CELL[$c,10]}, steered ${PROC_CELL[$c,11]}, delivered ${PROC_CELL[$c,14]}"
-	[ "${PROC_CELL[$c,9]}" -ge $PER_CPU ] ||
-		fail "steer: CPU $c processed ${PROC_CELL[$c,9]} segments to its own block for $PER_CPU connections"
-done
-owner=${PROC_SUM[9]} foreign=${PROC_SUM[10]}
-info "steer: segments to the blocks processed on their owner CPU: $owner of $((owner + foreign)); steered ${PROC_SUM[11]}, delivered ${PROC_SUM[14]}, offline ${PROC_SUM[12]}, overflow ${PROC_SUM[13]}, dropped ${PROC_SUM[15]}"
-assert_ratio "$owner" $((owner + foreign)) 999 "steer: segments processed on their owner CPU"
-[ "${PROC_SUM[11]}" -gt 0 ] || fail "steer: the module steered no segment"
-assert_eq "${PROC_SUM[11]}" "${PROC_SUM[14]}" "steer: segments delivered on the owner CPU (= steered)"
-assert_eq 0 "${PROC_SUM[13]}" "steer: queue overflows"
-assert_eq 0 "${PROC_SUM[15]}" "steer: segments dropped"
-assert_eq 0 "${PROC_SUM[12]}" "steer: segments for an offline CPU"
+steered steer
 
 # The same over IPv6.
 ip -n fsk-srv addr add $SRV_IP6/64 dev fsk-veth0 nodad
 ip -n fsk-cli addr add $CLI_IP6/64 dev fsk-veth1 nodad
 round steer6 6 $SRV_IP6
-owner=${PROC_SUM[9]} foreign=${PROC_SUM[10]}
-info "steer6: owner $owner, foreign $foreign, steered ${PROC_SUM[11]}, delivered ${PROC_SUM[14]}, overflow ${PROC_SUM[13]}, dropped ${PROC_SUM[15]}"
-assert_ratio "$owner" $((owner + foreign)) 999 "steer6: segments processed on their owner CPU"
-[ "${PROC_SUM[11]}" -gt 0 ] || fail "steer6: the module steered no segment"
-assert_eq "${PROC_SUM[11]}" "${PROC_SUM[14]}" "steer6: segments delivered on the owner CPU (= steered)"
-assert_eq 0 "$((PROC_SUM[13] + PROC_SUM[15]))" "steer6: queue overflows and drops"
+steered steer6
 
 # churn_info WHEN: fsk-cli's RFD counters, summed over the CPUs.
 churn_info() {

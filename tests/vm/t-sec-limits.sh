@@ -24,16 +24,6 @@ N=$(nr_cpus)
 [ "$N" -ge 2 ] || fail "needs 2 CPUs"
 LIMIT=5
 TOTAL=8
-errors=()
-# check_eq expected actual what: note a failure, go on with the others
-check_eq() {
-	if [ "$1" = "$2" ]; then
-		info "ok: $3: $2"
-	else
-		echo "# $TEST_NAME: FAIL: $3: expected $1, got $2"
-		errors+=("$3: expected $1, got $2")
-	fi
-}
 
 fsk_load
 for v in 0 1048577; do
@@ -110,14 +100,9 @@ check_eq 0 "${#PROC_USER[@]}" "/proc user rows after every spawner exited"
 # ---- (e) the shim with a per-user limit too small -------------------------
 sysctl -qw net.fastsocket.max_local_listeners_per_user=1
 d=$WORK/nginx
-PORT=8951
-nginx_conf "$d" $PORT "$N" off
-SERVER_LOG=$d/error.log
-"$FASTSOCKET" --log info -- "$NGINX" -p "$d" -c "$d/nginx.conf" \
-	>"$d/stdout" 2>"$d/stderr" &
-srv=$!
-at_exit "kill_tree $srv"
-wait_http "http://127.0.0.1:$PORT/" 30
+NGINX_PORT=8950
+nginx_start "$d" "$N" off
+PORT=$NGINX_PORT srv=$NGINX_PID
 said() {
 	cat "$d/stdout" "$d/stderr" "$d/error.log" 2>/dev/null |
 		grep -c "FASTSOCKET_IOC_SPAWN: Disk quota exceeded: the limit of local listeners is reached" || true
@@ -127,22 +112,13 @@ said_it() {
 }
 wait_until 30 said_it ||
 	fail "the shim never said it hit the limit: $(cat "$d/stderr" "$d/error.log" | grep fastsocket | head -n 5)"
-urls=()
-for i in $(seq 1 20); do
-	urls+=("http://127.0.0.1:$PORT/" -o /dev/null)
-done
-codes=$(curl -s -m 60 -H 'Connection: close' -w '%{http_code}\n' "${urls[@]}" || true)
-ok=0
-for c in $codes; do
-	[ "$c" = 200 ] && ok=$((ok + 1))
-done
-check_eq 20 "$ok" "nginx ($N workers) with max_local_listeners_per_user 1: requests served"
+check_eq 20 "$(http_served "http://127.0.0.1:$PORT/" 20)" "nginx ($N workers) with max_local_listeners_per_user 1: requests served"
 proc_read
 check_eq 1 "${PROC_QUOTA[0]}" "nginx's local listeners with a per-user limit of 1"
 info "what the shim said: $(cat "$d/stdout" "$d/stderr" "$d/error.log" | grep "fastsocket:.*FASTSOCKET_IOC_SPAWN" | head -n 2)"
 kill -QUIT $srv
 wait $srv || errors+=("nginx exited with $?")
 
-[ ${#errors[@]} -eq 0 ] || fail "$(printf '%s; ' "${errors[@]}")"
+check_errors
 fsk_unload
 echo "PASS: $TEST_NAME"

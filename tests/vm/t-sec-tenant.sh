@@ -11,16 +11,6 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(nr_cpus)" -ge 2 ] || fail "needs 2 CPUs"
-errors=()
-# check_eq expected actual what: note a failure, go on with the others
-check_eq() {
-	if [ "$1" = "$2" ]; then
-		info "ok: $3: $2"
-	else
-		echo "# $TEST_NAME: FAIL: $3: expected $1, got $2"
-		errors+=("$3: expected $1, got $2")
-	fi
-}
 
 fsk_load enable_listen_spawn=2
 
@@ -60,6 +50,6 @@ info "inside: $(grep '^getpid=' "$WORK/pidns.out"); host pid $host_pid, init-net
 touch "$WORK/pidns.go"
 wait "$ushare" || errors+=("in the pid namespace: $(grep -E 'FAIL|ERROR' "$WORK/pidns.out" | tr '\n' ' ')")
 check_eq "$host_pid" "$row_pid" "pid column read from the init pid namespace"
-[ ${#errors[@]} -eq 0 ] || fail "$(printf '%s; ' "${errors[@]}")"
+check_errors
 fsk_unload
 echo "PASS: $TEST_NAME"

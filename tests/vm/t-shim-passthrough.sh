@@ -52,16 +52,7 @@ FASTSOCKET_PORTS=80,abc "$FASTSOCKET" -- "$NGINX" -p "$d" -c "$d/nginx.conf" \
 srv=$!
 at_exit "kill_tree $srv"
 wait_http "http://127.0.0.1:$((PORT + 1))/" 30
-urls=()
-for i in $(seq 1 20); do
-	urls+=("http://127.0.0.1:$((PORT + 1))/" -o /dev/null)
-done
-codes=$(curl -s -m 60 -H 'Connection: close' -w '%{http_code}\n' "${urls[@]}" || true)
-ok=0
-for c in $codes; do
-	[ "$c" = 200 ] && ok=$((ok + 1))
-done
-assert_eq 20 "$ok" "nginx with an invalid FASTSOCKET_PORTS: requests served"
+assert_eq 20 "$(http_served "http://127.0.0.1:$((PORT + 1))/" 20)" "nginx with an invalid FASTSOCKET_PORTS: requests served"
 kill -QUIT $srv
 wait $srv || fail "nginx exited with $?"
 lines=$(cat "$d/stdout" "$d/stderr" "$d/error.log" | grep -c "^fastsocket:" || true)

@@ -45,6 +45,20 @@ http_ok() {
 	[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$1")" = 200 ]
 }
 
+# http_served URL N: N requests to URL, each on its own connection; prints
+# how many got a 200.
+http_served() {
+	local urls=() codes c i ok=0
+	for ((i = 0; i < $2; i++)); do
+		urls+=("$1" -o /dev/null)
+	done
+	codes=$(curl -s -m 60 -H 'Connection: close' -w '%{http_code}\n' "${urls[@]}" || true)
+	for c in $codes; do
+		[ "$c" = 200 ] && ok=$((ok + 1))
+	done
+	echo "$ok"
+}
+
 # The parts, by subject; tests source only this file.
 # shellcheck source=tests/vm/shim/load.sh
 . "$SHIM_DIR/load.sh"
