@@ -10,7 +10,7 @@ PARAMS=/sys/module/fastsocket/parameters
 declare -A VALUES=(
 	[enable_listen_spawn]="0 1 2"
 	[enable_fast_epoll]="0 1"
-	[enable_receive_flow_deliver]="0 2"
+	[enable_receive_flow_deliver]="0 1 2"
 	[unwatched_grace_ms]="0 10 60000"
 )
 declare -A DEFAULTS=(
@@ -65,7 +65,8 @@ done
 fsk_loaded && fail "module loaded after invalid parameters"
 
 # Runtime: enable_listen_spawn, unwatched_grace_ms and
-# enable_receive_flow_deliver are writable, enable_fast_epoll read-only.
+# enable_receive_flow_deliver are writable (its 1 only if loaded with
+# it), enable_fast_epoll read-only.
 fsk_load
 for v in 0 1 2; do
 	echo "$v" >$PARAMS/enable_listen_spawn
@@ -82,20 +83,27 @@ done
 if echo 60001 >$PARAMS/unwatched_grace_ms 2>/dev/null; then
 	fail "runtime write of unwatched_grace_ms 60001 accepted"
 fi
-if echo 1 >$PARAMS/enable_fast_epoll 2>/dev/null; then
+if { echo 1 >$PARAMS/enable_fast_epoll; } 2>/dev/null; then
 	fail "enable_fast_epoll is writable but does nothing at runtime"
 fi
 for v in 2 0; do
 	echo "$v" >$PARAMS/enable_receive_flow_deliver
 	assert_eq "$v" "$(cat $PARAMS/enable_receive_flow_deliver)" "runtime write of enable_receive_flow_deliver $v"
 done
-# 1, steering by the module, is not built: refused with its own line.
+# 1, steering by the module, only if loaded with it: refused with its
+# own line otherwise.
 dmesg -C
-if echo 1 >$PARAMS/enable_receive_flow_deliver 2>/dev/null; then
-	fail "runtime write of enable_receive_flow_deliver 1 accepted"
+if { echo 1 >$PARAMS/enable_receive_flow_deliver; } 2>/dev/null; then
+	fail "runtime write of enable_receive_flow_deliver 1 accepted by a module loaded without it"
 fi
 assert_eq 0 "$(cat $PARAMS/enable_receive_flow_deliver)" "enable_receive_flow_deliver after a refused write"
-dmesg | grep -q "fastsocket: enable_receive_flow_deliver=1 (steering by the module) is not implemented yet: use 2" ||
+dmesg | grep -q "fastsocket: enable_receive_flow_deliver=1 (steering by the module) is set at load only: rmmod, then insmod" ||
 	fail "no clear log line for enable_receive_flow_deliver=1: $(dmesg | tail -n3)"
+fsk_unload
+fsk_load enable_receive_flow_deliver=1
+for v in 2 0 1; do
+	echo "$v" >$PARAMS/enable_receive_flow_deliver
+	assert_eq "$v" "$(cat $PARAMS/enable_receive_flow_deliver)" "runtime write of enable_receive_flow_deliver $v, loaded with 1"
+done
 fsk_unload
 echo "PASS: $TEST_NAME"
