@@ -230,6 +230,7 @@ void fsk_steer_net_exit(struct net *net);
 /* rfd.c: the netns's RFD port layout; false while there is none. */
 bool fsk_rfd_layout(struct net *net, struct fsk_rfd_layout *out);
 void fsk_rfd_show(struct seq_file *seq, struct net *net);
+int fsk_rfd_owner(struct fsk_net *fn, u16 port);
 void fsk_rfd_count(struct fsk_net *fn, u16 port);
 
 /* rfd_steer.c: enable_receive_flow_deliver=1, only when loaded with it. */

@@ -98,22 +98,32 @@ void fsk_rfd_show(struct seq_file *seq, struct net *net)
 }
 
 /*
+ * The CPU whose block in @fn's layout holds @port, or -1 (no layout in
+ * this netns, or a port of no block). For the hooks: lockless, a load
+ * and a compare while the netns has no layout.
+ */
+int fsk_rfd_owner(struct fsk_net *fn, u16 port)
+{
+	/* Pairs with the release in fsk_rfd_layout(): CUT means fn->rfd is set. */
+	if (smp_load_acquire(&fn->rfd_state) != FSK_RFD_CUT)
+		return -1;
+	return fastsocket_rfd_owner(port, fn->rfd.lo, fn->rfd.block,
+				    fn->rfd.ncpus);
+}
+
+/*
  * Count a TCP segment to local @port processed on this CPU, if @port is
  * in a block of @fn's layout. Called by the LOCAL_IN hook for every TCP
  * segment (softirq, or preemptible after an NFQUEUE verdict: raw_ CPU
- * and this_cpu_inc() are right for both); costs a load and a compare
- * while the netns has no layout.
+ * and this_cpu_inc() are right for both).
  */
 void fsk_rfd_count(struct fsk_net *fn, u16 port)
 {
 	int owner;
 
-	/* Pairs with the release in fsk_rfd_layout(): CUT means fn->rfd is set. */
-	if (smp_load_acquire(&fn->rfd_state) != FSK_RFD_CUT ||
-	    READ_ONCE(fsk_receive_flow_deliver) == FASTSOCKET_RFD_OFF)
+	if (READ_ONCE(fsk_receive_flow_deliver) == FASTSOCKET_RFD_OFF)
 		return;
-	owner = fastsocket_rfd_owner(port, fn->rfd.lo, fn->rfd.block,
-				     fn->rfd.ncpus);
+	owner = fsk_rfd_owner(fn, port);
 	if (owner < 0)
 		return;
 	if (owner == raw_smp_processor_id())

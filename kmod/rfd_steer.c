@@ -70,6 +70,11 @@ struct fsk_rfd_cpu {
 
 static struct fsk_rfd_cpu *fsk_rfd_cpus;	/* nr_cpu_ids, or NULL */
 static struct net_device fsk_rfd_dev;		/* hosts the NAPI contexts */
+/*
+ * The stack's okfns, each learned once by the hook (cmpxchg into a free
+ * slot) and kept until unload: they are kernel text, never freed, and a
+ * queued skb carries only its slot.
+ */
 static fsk_okfn_t fsk_rfd_okfns[FSK_RFD_OKFNS];
 
 bool fsk_rfd_steer_available(void)
@@ -136,11 +141,8 @@ static unsigned int fsk_rfd_steer(struct sk_buff *skb,
 	struct fsk_rfd_cpu *t;
 	int owner, slot;
 
-	/* Pairs with the release in fsk_rfd_layout(): CUT means fn->rfd is set. */
-	if (smp_load_acquire(&fn->rfd_state) != FSK_RFD_CUT)
-		return NF_ACCEPT;
-	owner = fastsocket_rfd_owner(port, fn->rfd.lo, fn->rfd.block,
-				     fn->rfd.ncpus);
+	owner = fsk_rfd_owner(fn, port);
+	/* owner < nr_cpu_ids: the layout has that many blocks (rfd.c). */
 	if (owner < 0 || owner == cpu || owner >= nr_cpu_ids ||
 	    !fsk_rfd_steerable(skb))
 		return NF_ACCEPT;
