@@ -237,6 +237,20 @@ check "status --json: receive flow deliver's port blocks" $? "$r.sjson" "$r.sjso
 "$ctl" --root "$r" stats >"$r.stats" 2>&1
 check "stats: a table with port blocks parses" $? "$r.stats"
 
+# A part a newer module adds is skipped, not an error.
+r=$tmp/newpart
+clean_tree "$r"
+put "$r/proc/net/fastsocket" \
+	"cpu steered no_local existing local_listeners parked skipped unwatched" \
+	"0 0 0 0 0 0 0 0" "1 0 0 0 0 0 0 0" \
+	"listener dev cpu pid spawns kind" \
+	"future_part a b" "1 2" "3 4" \
+	"quota local_listeners max max_per_user" "0 65536 16384" \
+	"user uid local_listeners" "0 0"
+"$ctl" --root "$r" status >"$r.status" 2>&1 &&
+	grep -q '^quota: 0 local listeners in this network namespace, at most 65536' "$r.status"
+check "status: a part it does not know is skipped, the quota still read" $? "$r.status"
+
 r=$tmp/nomodule
 clean_tree "$r"
 rm -r "$r/sys/module" "$r/dev/fastsocket" "$r/proc/net/fastsocket"

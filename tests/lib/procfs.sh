@@ -52,6 +52,7 @@ proc_parse() {
 		rfd) table=rfd; continue ;;
 		quota) table=quota; continue ;;
 		user) table=user; continue ;;
+		[a-z]*) table=other; continue ;;	# a part a newer module added
 		'') continue ;;
 		esac
 		if [ $table = rfd ]; then

@@ -5,8 +5,11 @@
  * has port blocks their layout, then the quota of local listeners and
  * its owners, each after its header line
  * (Documentation/admin-guide.md). Columns are found by their header
- * names, so columns a newer module adds at the end are carried along.
+ * names, so columns a newer module adds at the end are carried along, and
+ * a part it adds (a header line starts with a letter, a row with a digit
+ * or '[') is skipped.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,7 +86,7 @@ static int table_listener_row(struct table *t, const char *line)
 
 static int table_parse(struct table *t, FILE *f)
 {
-	enum { NONE, CPUS, LISTENERS, RFD, QUOTA, USERS } part = NONE;
+	enum { NONE, CPUS, LISTENERS, RFD, QUOTA, OTHER } part = NONE;
 	char line[512];
 	int lineno = 0;
 
@@ -99,8 +102,9 @@ static int table_parse(struct table *t, FILE *f)
 			part = RFD;
 		} else if (!strncmp(line, "quota ", 6)) {
 			part = QUOTA;
-		} else if (!strncmp(line, "user ", 5)) {
-			part = USERS;
+		} else if (isalpha((unsigned char)line[0])) {
+			/* A part this tool does not show ("user"), or a newer one. */
+			part = OTHER;
 		} else if (line[0] == '\n') {
 			continue;
 		} else if (part == CPUS) {
@@ -121,8 +125,8 @@ static int table_parse(struct table *t, FILE *f)
 				   &t->quota_max, &t->quota_max_per_user) != 3)
 				goto bad;
 			t->quota = true;
-		} else if (part == USERS) {
-			continue;	/* "user uid local_listeners": not shown */
+		} else if (part == OTHER) {
+			continue;
 		} else {
 			goto bad;
 		}
