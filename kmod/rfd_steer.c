@@ -125,10 +125,20 @@ static void fsk_rfd_kick(unsigned int cpu, struct fsk_rfd_cpu *t)
 	}
 }
 
+/* Only kernels with bridge netfilter (Debian's, not the debug build) know it. */
+static bool fsk_rfd_bridged(const struct sk_buff *skb)
+{
+#if IS_ENABLED(CONFIG_BRIDGE_NETFILTER)
+	return nf_bridge_info_exists(skb);
+#else
+	return false;
+#endif
+}
+
 static bool fsk_rfd_steerable(const struct sk_buff *skb)
 {
 	return !skb->sk && skb->pkt_type == PACKET_HOST &&
-	       !skb_pfmemalloc(skb) && !nf_bridge_info_exists(skb) &&
+	       !skb_pfmemalloc(skb) && !fsk_rfd_bridged(skb) &&
 	       !skb_sec_path(skb);
 }
 
