@@ -359,13 +359,22 @@ void fsk_rfd_steer_flush(void)
 	}
 }
 
-/* ptr_ring_cleanup()'s destructor: nothing should be left, but be safe. */
-static void fsk_rfd_drop(void *queued)
+/*
+ * Empty a ring whose NAPI context is disabled: nothing should be left,
+ * but be safe. Not ptr_ring_cleanup()'s destructor, which would take
+ * the consumer lock with softirqs on, while the poll takes it in softirq
+ * (lockdep: inconsistent lock state).
+ */
+static void fsk_rfd_drain(struct ptr_ring *ring)
 {
-	struct sk_buff *skb = (void *)((unsigned long)queued & ~FSK_RFD_SLOT);
+	struct sk_buff *skb;
+	void *queued;
 
-	dev_put(skb->dev);
-	kfree_skb(skb);
+	while ((queued = ptr_ring_consume_bh(ring))) {
+		skb = (void *)((unsigned long)queued & ~FSK_RFD_SLOT);
+		dev_put(skb->dev);
+		kfree_skb(skb);
+	}
 }
 
 static void fsk_rfd_free(unsigned int upto)
@@ -377,7 +386,8 @@ static void fsk_rfd_free(unsigned int upto)
 			break;
 		napi_disable(&fsk_rfd_cpus[cpu].napi);
 		netif_napi_del(&fsk_rfd_cpus[cpu].napi);
-		ptr_ring_cleanup(&fsk_rfd_cpus[cpu].ring, fsk_rfd_drop);
+		fsk_rfd_drain(&fsk_rfd_cpus[cpu].ring);
+		ptr_ring_cleanup(&fsk_rfd_cpus[cpu].ring, NULL);
 	}
 	kfree(fsk_rfd_cpus);
 	fsk_rfd_cpus = NULL;
