@@ -15,7 +15,9 @@
 # FINs as foreign; with 0 nothing is counted; with the module steering
 # (1): >= 99.9% of the segments processed on their owner CPU, every
 # segment queued for another CPU delivered there, none dropped, no queue
-# overflowed; the same over IPv6. Then, under load with steering on: the last CPU offline and
+# overflowed, SO_INCOMING_CPU the client's CPU after connect and after
+# the response in >= 99.9% of connections; the same with 2,500
+# connections from each CPU, 50 in flight; the same over IPv6. Then, under load with steering on: the last CPU offline and
 # back online, rmmod and insmod, and the client netns deleted: no
 # connection fails, nothing hangs, no splat (the runner checks the log).
 . "$(dirname "$0")/lib.sh"
@@ -43,14 +45,16 @@ proc_read fsk-cli
 assert_eq "2 32768 $(((60999 - 32768 + 1) / NCPU_IDS)) $NCPU_IDS" "${PROC_RFD[*]}" \
 	"fsk-cli's rfd row (mode port_lo block cpus)"
 
-# round NAME [BIND TARGET]: the backend (bound to BIND, default 4: any
-# IPv4) for N * PER_CPU connections, a client pinned to each CPU under the
-# shim with the module's layout connecting to TARGET (default SRV_IP);
-# none may fail.
+# round NAME [BIND TARGET COUNT INFLIGHT]: the backend (bound to BIND,
+# default 4: any IPv4) for N * COUNT connections (default PER_CPU), a
+# client pinned to each CPU under the shim with the module's layout
+# connecting to TARGET (default SRV_IP), INFLIGHT at a time (default 1);
+# none may fail or be reset, each accepted once.
 round() {
-	local name=$1 bind=${2:-4} target=${3:-$SRV_IP} c pids=()
+	local name=$1 bind=${2:-4} target=${3:-$SRV_IP} count=${4:-$PER_CPU}
+	local inflight=${5:-1} c pids=()
 	ip netns exec fsk-srv "$FSKTEST" server --addr "$bind" --port $PORT --workers 1 \
-		--cpus 0 --expect $((N * PER_CPU)) --timeout 120 \
+		--cpus 0 --expect $((N * count)) --timeout 240 \
 		--ready "$WORK/$name.ready" >"$WORK/$name.srv" 2>"$WORK/$name.err" &
 	local srv=$!
 	wait_file "$WORK/$name.ready"
@@ -58,15 +62,22 @@ round() {
 	for ((c = 0; c < N; c++)); do
 		ip netns exec fsk-cli env LD_PRELOAD="$SHIM" FASTSOCKET_RFD_LAYOUT="$LAYOUT" \
 			"$FSKTEST" client --addr "$target" --port $PORT --cpu $c \
-			--count $PER_CPU --timeout 100 >"$WORK/$name.cli$c" 2>&1 &
+			--count "$count" --inflight "$inflight" --timeout 200 \
+			>"$WORK/$name.cli$c" 2>&1 &
 		pids+=($!)
 	done
 	for c in "${pids[@]}"; do wait "$c" || true; done
 	wait $srv || fail "$name: backend: $(cat "$WORK/$name.err")"
+	ROUND_OK=0 ROUND_CONNECT_CPU=0 ROUND_RESPONSE_CPU=0
 	for ((c = 0; c < N; c++)); do
 		assert_eq 0 "$(kv "$WORK/$name.cli$c" failed)" "$name: failed connections from CPU $c"
+		assert_eq 0 "$(kv "$WORK/$name.cli$c" resets)" "$name: reset connections from CPU $c"
+		ROUND_OK=$((ROUND_OK + $(kv "$WORK/$name.cli$c" ok)))
+		ROUND_CONNECT_CPU=$((ROUND_CONNECT_CPU + $(kv "$WORK/$name.cli$c" connect_cpu)))
+		ROUND_RESPONSE_CPU=$((ROUND_RESPONSE_CPU + $(kv "$WORK/$name.cli$c" response_cpu)))
 	done
-	assert_eq $((N * PER_CPU)) "$(kv "$WORK/$name.srv" accepted)" "$name: accepted"
+	assert_eq $((N * count)) "$ROUND_OK" "$name: connections the clients completed"
+	assert_eq $((N * count)) "$(kv "$WORK/$name.srv" accepted)" "$name: accepted"
 	proc_read fsk-cli
 }
 
@@ -82,6 +93,10 @@ done
 [ "${PROC_CELL[0,10]:-0}" -gt 0 ] ||
 	fail "on: CPU 0 counted no segment to another CPU's block (the backend's FINs)"
 info "on: segments to the blocks processed on their owner CPU: $owner of $((owner + foreign)) ($((owner * 1000 / (owner + foreign))) per mille; no steering)"
+# SO_INCOMING_CPU, reported: after connect the CPU of the SYN-ACK (the
+# client's) unless the backend's FIN, from CPU 0, came first; after the
+# response the FIN's, the client's only for CPU 0's clients.
+info "on: SO_INCOMING_CPU = the client's CPU: after connect $ROUND_CONNECT_CPU, after the response $ROUND_RESPONSE_CPU of $ROUND_OK connections (no steering)"
 
 # Off at runtime: nothing is counted.
 echo 0 >"$PARAM"
@@ -112,9 +127,16 @@ steered() {
 	assert_eq 0 "${PROC_SUM[13]}" "$name: queue overflows"
 	assert_eq 0 "${PROC_SUM[15]}" "$name: segments dropped"
 	assert_eq 0 "${PROC_SUM[12]}" "$name: segments for an offline CPU"
+	assert_ratio "$ROUND_CONNECT_CPU" "$ROUND_OK" 999 \
+		"$name: SO_INCOMING_CPU after connect = the client's CPU"
+	assert_ratio "$ROUND_RESPONSE_CPU" "$ROUND_OK" 999 \
+		"$name: SO_INCOMING_CPU after the response = the client's CPU"
 }
 round steer
 steered steer
+# N x 2,500 connects, 50 in flight from each CPU.
+round inflight 4 $SRV_IP 2500 50
+steered inflight
 
 # The same over IPv6.
 ip -n fsk-srv addr add $SRV_IP6/64 dev fsk-veth0 nodad

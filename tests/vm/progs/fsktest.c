@@ -4,7 +4,8 @@
  *
  *   fsktest info
  *   fsktest server [options]   listening socket + workers with local listeners
- *   fsktest client [options]   bounded sequential connections from one CPU
+ *   fsktest client [options]   bounded connections from one CPU, one at a
+ *                              time or --inflight N at once
  *   fsktest spawn-as-user UID PORT   root binds PORT, a child setuid(UID) spawns
  *
  * Every run is bounded by a count and a timeout; results are printed as
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -397,34 +399,197 @@ static void bind_spread_source(int fd, const struct sockaddr_storage *dst)
 	bind(fd, (struct sockaddr *)&src, sizeof(src));
 }
 
-/* One connection: connect, wait for the server's close. 0 on success. */
-static int one_connection(const struct sockaddr_storage *ss, socklen_t len)
+/*
+ * What a client saw. SO_INCOMING_CPU is the CPU that last processed a
+ * segment of the connection: the SYN-ACK after connect, the server's FIN
+ * after the response; "_cpu" counts those equal to the pinned CPU.
+ */
+struct client_stats {
+	long ok, failed, resets, connect_cpu, response_cpu;
+};
+
+static bool on_cpu(int fd, int cpu)
+{
+	socklen_t len = sizeof(int);
+	int in = -1;
+
+	return cpu >= 0 &&
+	       !getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &in, &len) &&
+	       in == cpu;
+}
+
+static void client_failed(struct client_stats *st, const char *step,
+			  int err, bool data)
+{
+	fprintf(stderr, "fsktest client: connection failed: %s: %s\n", step,
+		data ? "unexpected data" : strerror(err));
+	st->failed++;
+	if (err == ECONNRESET || err == ECONNREFUSED)
+		st->resets++;
+}
+
+/* One connection: connect, wait for the server's close. */
+static void one_connection(const struct sockaddr_storage *ss, socklen_t len,
+			   int cpu, struct client_stats *st)
 {
 	struct timeval tv = { .tv_sec = 20 };
 	const char *step = "socket";
 	char buf[16];
 	ssize_t n = 0;
-	int fd, ret = -1;
+	int fd;
 
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		goto out;
+		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	bind_spread_source(fd, ss);
 	step = "connect";
 	if (connect(fd, (const struct sockaddr *)ss, len))
-		goto out;
+		goto fail;
+	st->connect_cpu += on_cpu(fd, cpu);
 	step = "read";
 	n = read(fd, buf, sizeof(buf));
-	ret = n == 0 ? 0 : -1;
-out:
-	if (ret)
-		fprintf(stderr, "fsktest client: connection failed: %s: %s\n",
-			step, n > 0 ? "unexpected data" : strerror(errno));
+	if (n)
+		goto fail;
+	st->response_cpu += on_cpu(fd, cpu);
+	st->ok++;
+	close(fd);
+	return;
+fail:
+	client_failed(st, step, errno, n > 0);
 	if (fd >= 0)
 		close(fd);
-	return ret;
+}
+
+/* --inflight: up to MAX_INFLIGHT non-blocking connections at once. */
+#define MAX_INFLIGHT 1024
+
+struct slot {
+	int fd;			/* -1: free */
+	bool connected;		/* else connecting */
+	double deadline;	/* 20 s per connection, as one_connection() */
+};
+
+static void slot_close(int ep, struct slot *sl)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, sl->fd, NULL);
+	close(sl->fd);
+	sl->fd = -1;
+}
+
+/* Start a connection in @sl; false if it failed at once (counted). */
+static bool slot_open(int ep, struct slot *sl, const struct sockaddr_storage *ss,
+		      socklen_t len, struct client_stats *st)
+{
+	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = sl };
+
+	sl->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (sl->fd < 0) {
+		client_failed(st, "socket", errno, false);
+		return false;
+	}
+	bind_spread_source(sl->fd, ss);
+	if (connect(sl->fd, (const struct sockaddr *)ss, len) && errno != EINPROGRESS) {
+		client_failed(st, "connect", errno, false);
+		close(sl->fd);
+		sl->fd = -1;
+		return false;
+	}
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, sl->fd, &ev))
+		die("epoll_ctl");
+	sl->connected = false;
+	sl->deadline = now() + 20;
+	return true;
+}
+
+/* @sl is ready: its connect finished or its server closed. */
+static void slot_event(int ep, struct slot *sl, int cpu, struct client_stats *st)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = sl };
+	socklen_t elen = sizeof(int);
+	char buf[16];
+	int err = 0;
+	ssize_t n;
+
+	if (!sl->connected) {
+		getsockopt(sl->fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+		if (err) {
+			client_failed(st, "connect", err, false);
+			slot_close(ep, sl);
+			return;
+		}
+		st->connect_cpu += on_cpu(sl->fd, cpu);
+		sl->connected = true;
+		if (epoll_ctl(ep, EPOLL_CTL_MOD, sl->fd, &ev))
+			die("epoll_ctl");
+		return;
+	}
+	n = read(sl->fd, buf, sizeof(buf));
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n) {
+		client_failed(st, "read", errno, n > 0);
+	} else {
+		st->response_cpu += on_cpu(sl->fd, cpu);
+		st->ok++;
+	}
+	slot_close(ep, sl);
+}
+
+/* Fail the connections past their deadline; the number still open. */
+static int slots_reap(int ep, struct slot *slots, int inflight,
+		      struct client_stats *st)
+{
+	double t = now();
+	int i, open = 0;
+
+	for (i = 0; i < inflight; i++) {
+		if (slots[i].fd < 0)
+			continue;
+		if (t > slots[i].deadline) {
+			client_failed(st, slots[i].connected ? "read" : "connect",
+				      ETIMEDOUT, false);
+			slot_close(ep, &slots[i]);
+			continue;
+		}
+		open++;
+	}
+	return open;
+}
+
+static bool client_stopped(const char *stop_file, double end)
+{
+	return now() >= end || (stop_file && !access(stop_file, F_OK));
+}
+
+static void run_inflight(const struct sockaddr_storage *ss, socklen_t len,
+			 int cpu, long count, int inflight, double end,
+			 const char *stop_file, struct client_stats *st)
+{
+	static struct slot slots[MAX_INFLIGHT];
+	struct epoll_event evs[64];
+	long started = 0;
+	int ep, i, n, open;
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		die("epoll_create1");
+	for (i = 0; i < inflight; i++)
+		slots[i].fd = -1;
+	do {
+		for (i = 0; i < inflight; i++)
+			while (slots[i].fd < 0 && started < count &&
+			       !client_stopped(stop_file, end)) {
+				started++;
+				slot_open(ep, &slots[i], ss, len, st);
+			}
+		n = epoll_wait(ep, evs, 64, 1000);
+		for (i = 0; i < n; i++)
+			slot_event(ep, evs[i].data.ptr, cpu, st);
+		open = slots_reap(ep, slots, inflight, st);
+	} while (open || (started < count && !client_stopped(stop_file, end)));
+	close(ep);
 }
 
 static int cmd_client(int argc, char **argv)
@@ -432,12 +597,14 @@ static int cmd_client(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "addr", 1, 0, 'a' }, { "port", 1, 0, 'p' },
 		{ "cpu", 1, 0, 'c' }, { "count", 1, 0, 'n' },
-		{ "timeout", 1, 0, 'T' }, { "stop-file", 1, 0, 'S' }, { 0 }
+		{ "timeout", 1, 0, 'T' }, { "stop-file", 1, 0, 'S' },
+		{ "inflight", 1, 0, 'i' }, { 0 }
 	};
 	const char *addr = "127.0.0.1", *stop_file = NULL;
-	int port = 8080, cpu = -1, count = 100, timeout = 60, o, v6only;
-	long ok = 0, failed = 0, i;
+	int port = 8080, cpu = -1, timeout = 60, inflight = 1, o, v6only;
+	struct client_stats st = { 0 };
 	struct sockaddr_storage ss;
+	long count = 100;
 	socklen_t len;
 	double end;
 
@@ -446,28 +613,31 @@ static int cmd_client(int argc, char **argv)
 		case 'a': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'c': cpu = atoi(optarg); break;
-		case 'n': count = atoi(optarg); break;
+		case 'n': count = atol(optarg); break;
 		case 'T': timeout = atoi(optarg); break;
 		case 'S': stop_file = optarg; break;
+		case 'i': inflight = atoi(optarg); break;
 		default: return 2;
 		}
 	}
+	if (inflight < 1 || inflight > MAX_INFLIGHT)
+		return fprintf(stderr, "fsktest: --inflight 1..%d\n", MAX_INFLIGHT), 2;
 	if (cpu >= 0)
 		pin(cpu);
 	srandom(getpid() ^ (unsigned int)(now() * 1e6));
 	len = make_addr(addr, port, &ss, &v6only);
 	end = now() + timeout;
-	for (i = 0; i < count && now() < end; i++) {
-		/* Load that lasts until the test is done with it. */
-		if (stop_file && !access(stop_file, F_OK))
-			break;
-		if (one_connection(&ss, len))
-			failed++;
-		else
-			ok++;
-	}
-	printf("ok=%ld\nfailed=%ld\n", ok, failed);
-	return failed || (ok != count && !(stop_file && !access(stop_file, F_OK)));
+	if (inflight > 1)
+		run_inflight(&ss, len, cpu, count, inflight, end, stop_file, &st);
+	else
+		while (st.ok + st.failed < count && !client_stopped(stop_file, end))
+			one_connection(&ss, len, cpu, &st);
+	printf("ok=%ld\nfailed=%ld\nresets=%ld\n", st.ok, st.failed, st.resets);
+	if (cpu >= 0)
+		printf("connect_cpu=%ld\nresponse_cpu=%ld\n", st.connect_cpu,
+		       st.response_cpu);
+	return st.failed ||
+	       (st.ok != count && !(stop_file && !access(stop_file, F_OK)));
 }
 
 /* A root-bound port, a worker that dropped to @uid spawns on it. */
