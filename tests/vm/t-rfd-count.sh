@@ -17,7 +17,8 @@
 # segment queued for another CPU delivered there, none dropped, no queue
 # overflowed, SO_INCOMING_CPU the client's CPU after connect and after
 # the response in >= 99.9% of connections; the same with 2,500
-# connections from each CPU, 50 in flight; the same over IPv6. Then, under load with steering on: the last CPU offline and
+# connections from each CPU, 50 in flight; with RPS; over loopback; the
+# same over IPv6. Then, under load with steering on: the last CPU offline and
 # back online, rmmod and insmod, and the client netns deleted: no
 # connection fails, nothing hangs, no splat (the runner checks the log).
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +35,7 @@ PARAM=/sys/module/fastsocket/parameters/enable_receive_flow_deliver
 read -r possible </sys/devices/system/cpu/possible
 NCPU_IDS=$((${possible##*-} + 1))
 LAYOUT="32768-60999/$NCPU_IDS"
+SRV_NS=fsk-srv
 
 fsk_load enable_receive_flow_deliver=2
 veth_rps $SRV_IP $CLI_IP
@@ -45,15 +47,16 @@ proc_read fsk-cli
 assert_eq "2 32768 $(((60999 - 32768 + 1) / NCPU_IDS)) $NCPU_IDS" "${PROC_RFD[*]}" \
 	"fsk-cli's rfd row (mode port_lo block cpus)"
 
-# round NAME [BIND TARGET COUNT INFLIGHT]: the backend (bound to BIND,
-# default 4: any IPv4) for N * COUNT connections (default PER_CPU), a
+# round NAME [BIND TARGET COUNT INFLIGHT]: the backend (in SRV_NS,
+# bound to BIND, default 4: any IPv4) for N * COUNT connections (default
+# PER_CPU), a
 # client pinned to each CPU under the shim with the module's layout
 # connecting to TARGET (default SRV_IP), INFLIGHT at a time (default 1);
 # none may fail or be reset, each accepted once.
 round() {
 	local name=$1 bind=${2:-4} target=${3:-$SRV_IP} count=${4:-$PER_CPU}
 	local inflight=${5:-1} c pids=()
-	ip netns exec fsk-srv "$FSKTEST" server --addr "$bind" --port $PORT --workers 1 \
+	ip netns exec "$SRV_NS" "$FSKTEST" server --addr "$bind" --port $PORT --workers 1 \
 		--cpus 0 --expect $((N * count)) --timeout 240 \
 		--ready "$WORK/$name.ready" >"$WORK/$name.srv" 2>"$WORK/$name.err" &
 	local srv=$!
@@ -137,6 +140,22 @@ steered steer
 # N x 2,500 connects, 50 in flight from each CPU.
 round inflight 4 $SRV_IP 2500 50
 steered inflight
+
+# With RPS on both veth ends: a segment's processing moves to the CPU of
+# its flow's hash before our hook, which then steers it to its owner.
+rps_mask=$(printf '%x' $(((1 << N) - 1)))
+ip netns exec fsk-srv sh -c "echo $rps_mask >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
+ip netns exec fsk-cli sh -c "echo $rps_mask >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
+round rps
+steered rps
+ip netns exec fsk-srv sh -c "echo 0 >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
+ip netns exec fsk-cli sh -c "echo 0 >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
+
+# Over loopback: the backend in the clients' netns, on its veth address
+# (a 127.x target would make the client bind a source, which keeps the
+# kernel's port choice, not the block's).
+SRV_NS=fsk-cli round loopback 4 $CLI_IP
+steered loopback
 
 # The same over IPv6.
 ip -n fsk-srv addr add $SRV_IP6/64 dev fsk-veth0 nodad
