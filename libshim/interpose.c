@@ -52,6 +52,8 @@ static atomic_bool resolved_done;
 static int (*real_fcntl64)(int, int, ...);
 static int (*real_fclose)(FILE *);
 static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+static ssize_t (*real_sendto)(int, const void *, size_t, int,
+			      const struct sockaddr *, socklen_t);
 static int (*real_execve)(const char *, char *const[], char *const[]);
 static int (*real_execv)(const char *, char *const[]);
 static int (*real_execvp)(const char *, char *const[]);
@@ -112,6 +114,7 @@ static void resolve(void)
 	fs_real.ioctl = must("ioctl");
 	real_fclose = must("fclose");
 	real_sendmsg = must("sendmsg");
+	real_sendto = must("sendto");
 	real_execve = must("execve");
 	real_execv = must("execv");
 	real_execvp = must("execvp");
@@ -248,12 +251,55 @@ FS_EXPORT int getsockopt(int fd, int level, int name, void *val,
 	return fs_getsockopt(fd, level, name, val, len);
 }
 
+/* MSG_FASTOPEN connects, so RFD gives it a block port as connect(). */
+struct sendto_call {
+	const void *buf;
+	size_t n;
+	int flags;
+	const struct sockaddr *sa;
+	socklen_t len;
+};
+
+static ssize_t call_sendto(int fd, void *arg)
+{
+	const struct sendto_call *c = arg;
+
+	return real_sendto(fd, c->buf, c->n, c->flags, c->sa, c->len);
+}
+
+FS_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+			 const struct sockaddr *addr, socklen_t len)
+{
+	struct sendto_call c = { buf, n, flags, addr, len };
+
+	ready();
+	if (!(flags & MSG_FASTOPEN) || !fs_rfd_on)
+		return real_sendto(fd, buf, n, flags, addr, len);
+	return fs_rfd_pick(fd, addr, len, call_sendto, &c);
+}
+
+struct sendmsg_call {
+	const struct msghdr *msg;
+	int flags;
+};
+
+static ssize_t call_sendmsg(int fd, void *arg)
+{
+	const struct sendmsg_call *c = arg;
+
+	return real_sendmsg(fd, c->msg, c->flags);
+}
+
 FS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	struct sendmsg_call c = { msg, flags };
+
 	ready();
 	if (msg && msg->msg_controllen)
 		fs_sending_fds(msg);
-	return real_sendmsg(fd, msg, flags);
+	if (!(flags & MSG_FASTOPEN) || !fs_rfd_on || !msg)
+		return real_sendmsg(fd, msg, flags);
+	return fs_rfd_pick(fd, msg->msg_name, msg->msg_namelen, call_sendmsg, &c);
 }
 
 /* ---- programs and processes --------------------------------------- */

@@ -237,23 +237,24 @@ static int set_range(int fd, uint32_t v)
 				  sizeof(v));
 }
 
-int fs_rfd_connect(int fd, const struct sockaddr *sa, socklen_t len,
-		   int (*real_connect)(int, const struct sockaddr *, socklen_t))
+ssize_t fs_rfd_pick(int fd, const struct sockaddr *sa, socklen_t len,
+		    fs_rfd_call call, void *arg)
 {
 	const struct fs_rfd_layout *l = &layout;
 	slot_t *s = slot_of(fd, false);
 	uint32_t lo, hi;
-	int cpu, rc, err;
+	int cpu, err;
+	ssize_t rc;
 
 	if (!s || (atomic_load_explicit(s, memory_order_relaxed) &
 		   (RFD_TCP | RFD_SKIP)) != RFD_TCP ||
 	    !sa || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
 	    atomic_load_explicit(&unsupported, memory_order_relaxed))
-		return real_connect(fd, sa, len);
+		return call(fd, arg);
 	cpu = pinned_cpu();
 	if (cpu < 0 || (uint32_t)cpu >= l->ncpus)
-		return real_connect(fd, sa, len);
+		return call(fd, arg);
 	/* One try per socket: a connect() again after EINPROGRESS must
 	 * not touch the range of a connection under way. */
 	atomic_fetch_or_explicit(s, RFD_SKIP, memory_order_relaxed);
@@ -263,11 +264,11 @@ int fs_rfd_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		if (errno == ENOPROTOOPT &&
 		    !atomic_exchange(&unsupported, true))
 			fs_info("RFD: this kernel has no IP_LOCAL_PORT_RANGE (6.3, or 6.1.32 and later): connect() passes through from now on");
-		return real_connect(fd, sa, len);
+		return call(fd, arg);
 	}
 	atomic_fetch_add_explicit(&n_set, 1, memory_order_relaxed);
-	rc = real_connect(fd, sa, len);
-	if (rc == 0 || errno != EADDRNOTAVAIL)
+	rc = call(fd, arg);
+	if (rc >= 0 || errno != EADDRNOTAVAIL)
 		return rc;
 	/* The block has no port free for this destination: the full range.
 	 * The failed pick left the socket unbound, so it can try again. */
@@ -279,7 +280,28 @@ int fs_rfd_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	atomic_fetch_add_explicit(&n_fallback, 1, memory_order_relaxed);
 	fs_debug("fd %d: CPU %d's port block %u-%u is full for this destination; connecting on the full range",
 		 fd, cpu, lo, hi);
-	return real_connect(fd, sa, len);
+	return call(fd, arg);
+}
+
+struct connect_call {
+	int (*real_connect)(int, const struct sockaddr *, socklen_t);
+	const struct sockaddr *sa;
+	socklen_t len;
+};
+
+static ssize_t call_connect(int fd, void *arg)
+{
+	const struct connect_call *c = arg;
+
+	return c->real_connect(fd, c->sa, c->len);
+}
+
+int fs_rfd_connect(int fd, const struct sockaddr *sa, socklen_t len,
+		   int (*real_connect)(int, const struct sockaddr *, socklen_t))
+{
+	struct connect_call c = { real_connect, sa, len };
+
+	return (int)fs_rfd_pick(fd, sa, len, call_connect, &c);
 }
 
 void fs_rfd_stats(struct fs_rfd_stats *st)

@@ -58,10 +58,21 @@ void fs_rfd_forget(int fd);
 void fs_rfd_forget_range(unsigned int lo, unsigned int hi);
 
 /*
- * connect(): set the calling CPU's block, then real_connect; on
- * EADDRNOTAVAIL (the block is full for this destination) clear it and
- * connect once more on the full range.
+ * A call that picks the socket's local port towards @sa: connect(), or
+ * sendto()/sendmsg() with MSG_FASTOPEN (a connect carrying data). @arg
+ * holds its arguments.
  */
+typedef ssize_t (*fs_rfd_call)(int fd, void *arg);
+
+/*
+ * Set the calling CPU's block, then @call; on EADDRNOTAVAIL (the block
+ * is full for this destination) clear it and @call once more on the full
+ * range. Sockets RFD leaves alone get @call alone.
+ */
+ssize_t fs_rfd_pick(int fd, const struct sockaddr *sa, socklen_t len,
+		    fs_rfd_call call, void *arg);
+
+/* fs_rfd_pick() for connect(). */
 int fs_rfd_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		   int (*real_connect)(int, const struct sockaddr *, socklen_t));
 

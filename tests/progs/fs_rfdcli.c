@@ -17,6 +17,9 @@
  *			to port 0, or to port 0 with IP_BIND_ADDRESS_NO_PORT
  * --app-range LO-HI	set IP_LOCAL_PORT_RANGE itself before connect
  * --nonblock		non-blocking connect (EINPROGRESS, then poll)
+ * --fastopen sendto|sendmsg
+ *			connect with one byte through sendto() or sendmsg()
+ *			with MSG_FASTOPEN instead of connect()
  * --listen-first	first listen on 127.0.0.1:9999 through libc, as a
  *			proxy listens before it connects: the shim probes the
  *			module then and takes its port blocks (--layout then
@@ -59,8 +62,10 @@
 #define MAX_THREADS 64
 
 enum bind_how { B_NONE, B_EXPLICIT, B_ZERO, B_NOPORT };
+enum open_how { O_CONNECT, O_SENDTO, O_SENDMSG };
 
 static int per_cpu = 100, family = AF_INET, bind_how = B_NONE;
+static int open_how = O_CONNECT;
 static bool nonblock, listen_first;
 static unsigned int lay_lo, lay_block, lay_n;
 static unsigned int app_lo, app_hi;
@@ -122,6 +127,27 @@ static int raw_listener(int port)
 	return fd;
 }
 
+/* connect(), or a TCP Fast Open connect carrying one byte: 0 or -1. */
+static int open_one(int fd, struct sockaddr_storage *ss, socklen_t len)
+{
+	static char byte = 'x';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr m = {
+		.msg_name = ss, .msg_namelen = len, .msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+
+	switch (open_how) {
+	case O_SENDTO:
+		return sendto(fd, &byte, 1, MSG_FASTOPEN,
+			      (struct sockaddr *)ss, len) == 1 ? 0 : -1;
+	case O_SENDMSG:
+		return sendmsg(fd, &m, MSG_FASTOPEN) == 1 ? 0 : -1;
+	default:
+		return connect(fd, (struct sockaddr *)ss, len);
+	}
+}
+
 static int connect_one(struct worker *w, int i)
 {
 	struct sockaddr_storage ss, me;
@@ -150,7 +176,7 @@ static int connect_one(struct worker *w, int i)
 			goto fail;
 	}
 	len = addr_of(w->lport, &ss);
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+	if (open_one(fd, &ss, len) < 0) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		int err = 0;
 		socklen_t el = sizeof(err);
@@ -279,6 +305,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			i++;
+		} else if (!strcmp(a, "--fastopen") && v) {
+			open_how = !strcmp(v, "sendto") ? O_SENDTO :
+				   !strcmp(v, "sendmsg") ? O_SENDMSG : -1;
+			if (open_how < 0) {
+				fprintf(stderr, "fs_rfdcli: --fastopen sendto|sendmsg\n");
+				return 2;
+			}
+			i++;
 		} else if (!strcmp(a, "--nonblock")) {
 			nonblock = true;
 		} else if (!strcmp(a, "--listen-first")) {
@@ -286,7 +320,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-6")) {
 			family = AF_INET6;
 		} else {
-			fprintf(stderr, "usage: fs_rfdcli [--per-cpu K] [--layout LO-HI/N] [--bind explicit|zero|noport] [--app-range LO-HI] [--nonblock] [--listen-first] [-6]\n");
+			fprintf(stderr, "usage: fs_rfdcli [--per-cpu K] [--layout LO-HI/N] [--bind explicit|zero|noport] [--app-range LO-HI] [--nonblock] [--fastopen sendto|sendmsg] [--listen-first] [-6]\n");
 			return 2;
 		}
 	}

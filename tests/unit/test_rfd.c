@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * RFD port blocks: FASTSOCKET_RFD_LAYOUT parsing, the uapi owner
- * function, and fs_rfd_connect() against fake system calls (what it sets,
- * how often, the fallback, ENOPROTOOPT, what it leaves alone).
+ * function, and fs_rfd_connect() and fs_rfd_pick() against fake system
+ * calls (what it sets, how often, the fallback, ENOPROTOOPT, what it
+ * leaves alone).
  */
 #include "support.h"
 
@@ -296,6 +297,46 @@ static void connect_fallback_once(void **state)
 	assert_int_equal(st.fallback, 2);
 }
 
+/* A Fast Open send: bytes sent on success, EADDRNOTAVAIL on a full block. */
+static ssize_t fake_send(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	n_connect++;
+	if (fail_connects > 0) {
+		fail_connects--;
+		errno = EADDRNOTAVAIL;
+		return -1;
+	}
+	return 5;
+}
+
+static void fastopen_send_counts_bytes(void **state)
+{
+	struct fs_rfd_stats st;
+
+	(void)state;
+	pin(0);
+	fs_rfd_socket(10, AF_INET, SOCK_STREAM, 0);
+	/* Bytes sent are success: no fallback. */
+	assert_int_equal(fs_rfd_pick(10, (struct sockaddr *)&dst, sizeof(dst),
+				     fake_send, NULL), 5);
+	assert_int_equal(n_setsockopt, 1);
+	assert_int_equal(last_range[0], 40199U << 16 | 40000U);
+	assert_int_equal(n_connect, 1);
+	/* A full block: once more on the full range. */
+	fs_rfd_socket(11, AF_INET, SOCK_STREAM, 0);
+	fail_connects = 1;
+	assert_int_equal(fs_rfd_pick(11, (struct sockaddr *)&dst, sizeof(dst),
+				     fake_send, NULL), 5);
+	assert_int_equal(n_setsockopt, 3);
+	assert_int_equal(last_range[2], 0);
+	assert_int_equal(n_connect, 3);
+	fs_rfd_stats(&st);
+	assert_int_equal(st.set, 2);
+	assert_int_equal(st.fallback, 1);
+}
+
 static void connect_leaves_alone(void **state)
 {
 	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = 0x3930 };
@@ -480,6 +521,7 @@ int main(void)
 		cmocka_unit_test(layout_init_one_line),
 		cmocka_unit_test_setup_teardown(connect_sets_block, rfd_setup, rfd_teardown),
 		cmocka_unit_test_setup_teardown(connect_fallback_once, rfd_setup, rfd_teardown),
+		cmocka_unit_test_setup_teardown(fastopen_send_counts_bytes, rfd_setup, rfd_teardown),
 		cmocka_unit_test_setup_teardown(connect_leaves_alone, rfd_setup, rfd_teardown),
 		cmocka_unit_test_setup_teardown(connect_not_pinned_or_beyond, rfd_setup, rfd_teardown),
 		cmocka_unit_test_setup_teardown(connect_enoprotoopt, rfd_setup, rfd_teardown),
