@@ -13,7 +13,8 @@
 # every other CPU's block): what steering by the module or by a NIC
 # moves. Checked with port blocks only (2): every CPU counted at least a
 # SYN-ACK per connection as its owner, CPU 0 counted the other blocks'
-# FINs as foreign; with 0 nothing is counted; with the module steering
+# FINs as foreign; RFS's share reported beside it; with 0 nothing is
+# counted; with the module steering
 # (1): >= 99.9% of the segments processed on their owner CPU, every
 # segment queued for another CPU delivered there, none dropped, no queue
 # overflowed, SO_INCOMING_CPU the client's CPU after connect and after
@@ -102,6 +103,16 @@ info "on: segments to the blocks processed on their owner CPU: $owner of $((owne
 # response the FIN's, the client's only for CPU 0's clients.
 info "on: SO_INCOMING_CPU = the client's CPU: after connect $ROUND_CONNECT_CPU, after the response $ROUND_RESPONSE_CPU of $ROUND_OK connections (no steering)"
 
+# RFS instead (reported, not checked): RPS on the client's veth with a
+# flow table, which sends a segment to the CPU where its socket was last
+# read or written, once the application has done so.
+rps_mask=$(printf '%x' $(((1 << N) - 1)))
+sysctl_set net.core.rps_sock_flow_entries 32768
+ip netns exec fsk-cli sh -c "echo $rps_mask >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus; echo 4096 >/sys/class/net/fsk-veth1/queues/rx-0/rps_flow_cnt"
+round rfs
+info "rfs: segments to the blocks processed on their owner CPU: ${PROC_SUM[9]} of $((PROC_SUM[9] + PROC_SUM[10])); SO_INCOMING_CPU = the client's CPU: after connect $ROUND_CONNECT_CPU, after the response $ROUND_RESPONSE_CPU of $ROUND_OK connections (RFS, no steering by the module)"
+ip netns exec fsk-cli sh -c "echo 0 >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus; echo 0 >/sys/class/net/fsk-veth1/queues/rx-0/rps_flow_cnt"
+
 # Off at runtime: nothing is counted.
 echo 0 >"$PARAM"
 round off
@@ -144,7 +155,6 @@ steered inflight
 
 # With RPS on both veth ends: a segment's processing moves to the CPU of
 # its flow's hash before our hook, which then steers it to its owner.
-rps_mask=$(printf '%x' $(((1 << N) - 1)))
 ip netns exec fsk-srv sh -c "echo $rps_mask >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
 ip netns exec fsk-cli sh -c "echo $rps_mask >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
 round rps

@@ -80,12 +80,8 @@ proxy_case() {
 	mkdir -p "$d"
 	fsk_load enable_receive_flow_deliver="$rfd"
 	proxy_conf "$d/haproxy.cfg"
-	SERVER_LOG=$d/log
-	"$FASTSOCKET" --log info -- "$HAPROXY" -db -f "$d/haproxy.cfg" >"$d/log" 2>&1 &
-	srv=$!
-	at_exit "kill_tree $srv"
-	wait_http "http://127.0.0.1:$FE_PORT/" 30
-	wait_local_listeners 30
+	haproxy_shim_start "$d" $FE_PORT
+	srv=$HAPROXY_PID
 	grep -q "RFD: port blocks from the module (enable_receive_flow_deliver=$rfd)" "$d/log" ||
 		{ server_log_dump; fail "$name: the shim did not take the module's port blocks"; }
 	echo 0 >/proc/net/fastsocket

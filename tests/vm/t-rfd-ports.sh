@@ -8,10 +8,11 @@
 # listens first (as a proxy does) takes it from FASTSOCKET_IOC_INFO, and
 # every outgoing connection of a thread pinned to CPU c gets a local port
 # in c's block (tests/progs/fs_rfdcli, its own listeners, loopback).
-# The layout stays fixed when the range changes; 1 (steering by the
-# module) is refused at runtime with one log line when the module was not
-# loaded with it (t-rfd-count.sh loads it with 1); 0 takes the blocks away
-# from new processes.
+# An explicit port is kept, bind(port 0) left alone, IP_BIND_ADDRESS_NO_PORT
+# binds get block ports. The layout stays fixed when the range changes; 1
+# (steering by the module) is refused at runtime with one log line when
+# the module was not loaded with it (t-rfd-count.sh loads it with 1); 0
+# takes the blocks away from new processes.
 . "$(dirname "$0")/lib.sh"
 
 N=$(nr_cpus)
@@ -29,14 +30,23 @@ rfd_row() {
 	echo "${PROC_RFD[*]}"
 }
 
-# client NETNS NAME LAYOUT: fs_rfdcli under the shim in NETNS, judging
-# ports by LAYOUT (what the module's should be); its line in $WORK/NAME.
+# client NETNS NAME LAYOUT [ARG...]: fs_rfdcli (with ARGs) under the shim
+# in NETNS, judging ports by LAYOUT (what the module's should be); its
+# line in $WORK/NAME, the shim's log (CLIENT_LOG, default info) in
+# $WORK/NAME.log.
 client() {
-	ip netns exec "$1" env LD_PRELOAD="$SHIM" FASTSOCKET_LOG=info \
-		timeout 120 "$CLI" --listen-first --per-cpu "$PER_CPU" --layout "$3" \
-		>"$WORK/$2" 2>"$WORK/$2.log" ||
-		{ cat "$WORK/$2" "$WORK/$2.log" >&2; fail "$2: fs_rfdcli failed"; }
-	info "$2: $(cat "$WORK/$2")"
+	local ns=$1 name=$2 layout=$3
+	shift 3
+	ip netns exec "$ns" env LD_PRELOAD="$SHIM" FASTSOCKET_LOG="${CLIENT_LOG:-info}" \
+		timeout 120 "$CLI" --listen-first --per-cpu "$PER_CPU" --layout "$layout" "$@" \
+		>"$WORK/$name" 2>"$WORK/$name.log" ||
+		{ cat "$WORK/$name" "$WORK/$name.log" >&2; fail "$name: fs_rfdcli failed"; }
+	info "$name: $(cat "$WORK/$name")"
+}
+
+# field NAME KEY: KEY's value in client NAME's line.
+field() {
+	sed -n "s/.*\b$2=\([0-9]*\).*/\1/p" "$WORK/$1"
 }
 
 fsk_load enable_receive_flow_deliver=2
@@ -64,6 +74,19 @@ grep -q "^threads=$N conns=$want failed=0 inblock=$want " "$WORK/a1" ||
 client rfdb b1 "20000-29999/$NCPU_IDS"
 grep -q "^threads=$N conns=$want failed=0 inblock=$want " "$WORK/b1" ||
 	fail "b1: expected all $want connections in their CPU's block: $(cat "$WORK/b1")"
+
+# The application's own binds, with the module's blocks: an explicit port
+# is kept, a bind to port 0 left alone (a debug line each), and a bind
+# with IP_BIND_ADDRESS_NO_PORT gets a port of the block at connect().
+client rfda bx "32768-60999/$NCPU_IDS" --bind explicit
+assert_eq "0 $want" "$(field bx failed) $(field bx kept)" "bx: failed, explicit ports kept"
+CLIENT_LOG=debug client rfda bz "32768-60999/$NCPU_IDS" --bind zero
+assert_eq 0 "$(field bz failed)" "bz: failed"
+assert_eq $want "$(grep -c "bind to port 0 without IP_BIND_ADDRESS_NO_PORT" "$WORK/bz.log")" \
+	"bz: binds to port 0 the shim left alone (debug lines)"
+client rfda bn "32768-60999/$NCPU_IDS" --bind noport
+assert_eq "0 $want" "$(field bn failed) $(field bn inblock)" \
+	"bn: failed, IP_BIND_ADDRESS_NO_PORT ports in their CPU's block"
 
 # Fixed once cut: the range changes, the layout does not.
 ip netns exec rfda sysctl -qw net.ipv4.ip_local_port_range="40000 50000"

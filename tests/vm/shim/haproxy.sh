@@ -15,6 +15,19 @@ haproxy_conf() {
 		"${global[@]}" bind=":$port" body="$(printf '%064d' 0 | tr 0 x)"
 }
 
+# haproxy_shim_start DIR PORT: haproxy with DIR/haproxy.cfg under
+# tools/fastsocket (foreground, -db, its output in DIR/log), serving on
+# PORT with a local listener on every CPU; its pid in HAPROXY_PID.
+haproxy_shim_start() {
+	local d=$1 port=$2
+	SERVER_LOG=$d/log
+	"$FASTSOCKET" --log info -- "$HAPROXY" -db -f "$d/haproxy.cfg" >"$d/log" 2>&1 &
+	HAPROXY_PID=$!
+	at_exit "kill_tree $HAPROXY_PID"
+	wait_http "http://127.0.0.1:$port/" 30
+	wait_local_listeners 30
+}
+
 # haproxy_case NAME NBTHREAD MIN_PERMILLE [GLOBAL-LINE...]: haproxy under
 # the shim (foreground, -db), loaded for SECS seconds; wrk must see no
 # error. MIN_PERMILLE: SYNs steered to local listeners (as nginx_case).
@@ -25,12 +38,8 @@ haproxy_case() {
 	mkdir -p "$d"
 	HAPROXY_PORT=$((${HAPROXY_PORT:-8500} + 1))
 	haproxy_conf "$d/haproxy.cfg" "$HAPROXY_PORT" "$nbthread" "$@"
-	SERVER_LOG=$d/log
-	"$FASTSOCKET" --log info -- "$HAPROXY" -db -f "$d/haproxy.cfg" >"$d/log" 2>&1 &
-	srv=$!
-	at_exit "kill_tree $srv"
-	wait_http "http://127.0.0.1:$HAPROXY_PORT/" 30
-	wait_local_listeners 30
+	haproxy_shim_start "$d" "$HAPROXY_PORT"
+	srv=$HAPROXY_PID
 	info "$name: nbthread $nbthread${*:+, }$*: serving after ${SECONDS}s"
 	[ "$SHIM_KMOD" = 0 ] || echo 0 >/proc/net/fastsocket
 	shim_nstat
