@@ -24,8 +24,9 @@ haproxy_shim_start() {
 	"$FASTSOCKET" --log info -- "$HAPROXY" -db -f "$d/haproxy.cfg" >"$d/log" 2>&1 &
 	HAPROXY_PID=$!
 	at_exit "kill_tree $HAPROXY_PID"
-	wait_http "http://127.0.0.1:$port/" 30
-	wait_local_listeners 30
+	# 60: haproxy takes up to half a minute to start in a busy 4-vCPU guest.
+	wait_http "http://127.0.0.1:$port/" 60
+	wait_local_listeners 60
 }
 
 # haproxy_case NAME NBTHREAD MIN_PERMILLE [GLOBAL-LINE...]: haproxy under
