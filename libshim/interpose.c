@@ -270,12 +270,11 @@ static ssize_t call_sendto(int fd, void *arg)
 FS_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			 const struct sockaddr *addr, socklen_t len)
 {
-	struct sendto_call c = { buf, n, flags, addr, len };
-
 	ready();
 	if (!(flags & MSG_FASTOPEN) || !fs_rfd_on)
 		return real_sendto(fd, buf, n, flags, addr, len);
-	return fs_rfd_pick(fd, addr, len, call_sendto, &c);
+	return fs_rfd_pick(fd, addr, len, call_sendto,
+			   &(struct sendto_call){ buf, n, flags, addr, len });
 }
 
 struct sendmsg_call {
@@ -292,14 +291,13 @@ static ssize_t call_sendmsg(int fd, void *arg)
 
 FS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	struct sendmsg_call c = { msg, flags };
-
 	ready();
 	if (msg && msg->msg_controllen)
 		fs_sending_fds(msg);
 	if (!(flags & MSG_FASTOPEN) || !fs_rfd_on || !msg)
 		return real_sendmsg(fd, msg, flags);
-	return fs_rfd_pick(fd, msg->msg_name, msg->msg_namelen, call_sendmsg, &c);
+	return fs_rfd_pick(fd, msg->msg_name, msg->msg_namelen, call_sendmsg,
+			   &(struct sendmsg_call){ msg, flags });
 }
 
 /* ---- programs and processes --------------------------------------- */
