@@ -125,7 +125,13 @@ mkfifo "$WORK/snooze"
 exec 9<>"$WORK/snooze"
 NAP_FD=9
 declare -A LABEL=([1]=stock-shared [2]=stock-reuseport [3]=shim [4]=shim+kmod
-	[h]=stock-shared+kmod)
+	[h]=stock-shared+kmod [p0]=rfd-off [p2]=rfd-blocks [p1]=rfd-steer)
+# The proxy's ports: the module's blocks cover the whole range, so the
+# listening ports (PORT and the backend's PORT+2) must lie outside it, or
+# segments to them would count as (and be steered like) replies. Set
+# before the module is loaded for a proxy configuration: the netns's port
+# layout is fixed when the shim first asks for it.
+PROXY_PORT_RANGE='16384 65535'
 
 SCHEDSTATS=/proc/sys/kernel/sched_schedstats
 SCHEDSTATS_WAS=''
@@ -163,7 +169,7 @@ MAXCONN=$((conns_per_cpu * N * 2 + 1024))
 ulimit -n $((MAXCONN * 4 + 4096)) 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 echo "$MASK" >/sys/class/net/fsb-veth0/queues/rx-0/rps_cpus
 
-if [[ ,$configs, == *,4,* ]] || [ "$hook" = 1 ]; then
+if [[ ,$configs, == *,[4p]* ]] || [ "$hook" = 1 ]; then
 	fsk_stage "$ROOT/kmod/fastsocket.ko" "$WORK/fastsocket.ko"
 fi
 mkdir -p "$WORK/html"
@@ -201,10 +207,18 @@ for ((i = 1; i <= addrs; i++)); do srv_addrs+=("$SRV_IP_BASE.$i"); done
 SRV_ADDR_LIST=$(IFS=,; echo "${srv_addrs[*]}")
 
 MOD_SEQ=0
+MOD_ARGS=''
+# mod_load [PARAM=VALUE...]: the module with enable_listen_spawn=2 and the
+# given parameters; reloaded if it is loaded with others.
 mod_load() {
-	[ "$MOD_LOADED" = 1 ] && return 0
-	insmod "$WORK/fastsocket.ko" enable_listen_spawn=2 || die "insmod fastsocket.ko failed"
+	local args=(enable_listen_spawn=2 "$@")
+	if [ "$MOD_LOADED" = 1 ]; then
+		[ "${args[*]}" = "$MOD_ARGS" ] && return 0
+		mod_unload
+	fi
+	insmod "$WORK/fastsocket.ko" "${args[@]}" || die "insmod fastsocket.ko ${args[*]} failed"
 	MOD_LOADED=1
+	MOD_ARGS=${args[*]}
 	MOD_SEQ=$((MOD_SEQ + 1))
 	# The cost model names the code behind the transfers (bench/model/
 	# report.py): the module's text moves with every load.
@@ -217,11 +231,27 @@ mod_unload() {
 	MOD_LOADED=0
 }
 
+# kmod_json: KMOD_JSON, the module's counters since proc_reset (read by
+# proc_read) as JSON: the SYNs it placed and, while port blocks are on,
+# receive flow deliver's (columns 9-15 of /proc/net/fastsocket: segments
+# to the blocks processed on their owner CPU or elsewhere, steered,
+# queued for an offline CPU, queue overflows, delivered, dropped).
+kmod_json() {
+	if [ "$MOD_LOADED" = 0 ]; then
+		KMOD_JSON='{"loaded":false}'
+		return
+	fi
+	KMOD_JSON="{\"loaded\":true,\"steered\":$PROC_ST_SUM,\"no_local\":$PROC_NL_SUM,\"existing\":$PROC_EX_SUM,\"parked\":$PROC_PK_SUM"
+	[ ${#PROC_RFD[@]} = 0 ] ||
+		KMOD_JSON+=",\"rfd\":{\"owner\":${PROC_SUM[9]:-0},\"foreign\":${PROC_SUM[10]:-0},\"steered\":${PROC_SUM[11]:-0},\"offline\":${PROC_SUM[12]:-0},\"overflow\":${PROC_SUM[13]:-0},\"delivered\":${PROC_SUM[14]:-0},\"dropped\":${PROC_SUM[15]:-0}}"
+	KMOD_JSON+='}'
+}
+
 # measure REP SERVER CONFIG WORKLOAD CLIENT PORT: one measurement, one
 # JSON line in raw.jsonl.
 measure() {
 	local rep=$1 srv=$2 cfg=$3 wl=$4 cl=$5 p=$6 res=$WORK/wrk-$5
-	local a0=0 m0=0 r0=0 own=null kmod errs extra='' rate
+	local a0=0 m0=0 r0=0 own=null errs extra='' rate
 	if [ "$MOD_LOADED" = 1 ]; then
 		proc_reset
 	fi
@@ -246,16 +276,16 @@ measure() {
 	fi
 	if [ "$MOD_LOADED" = 1 ]; then
 		proc_read
-		kmod="{\"loaded\":true,\"steered\":$PROC_ST_SUM,\"no_local\":$PROC_NL_SUM,\"existing\":$PROC_EX_SUM,\"parked\":$PROC_PK_SUM}"
 		extra+=" steered=$PROC_ST_SUM/$((PROC_ST_SUM + PROC_NL_SUM + PROC_PK_SUM)) existing=$PROC_EX_SUM"
-	else
-		kmod='{"loaded":false}'
+		[ ${#PROC_RFD[@]} = 0 ] ||
+			extra+=" rfd_owner=${PROC_SUM[9]:-0}/$((${PROC_SUM[9]:-0} + ${PROC_SUM[10]:-0})) rfd_steered=${PROC_SUM[11]:-0}"
 	fi
+	kmod_json
 	[ "${W[requests]}" -gt 0 ] && [ $((WK_ALL - WK0_ALL)) -gt 0 ] &&
 		extra+=" remote_wakeups/req=$(((WK_REMOTE - WK0_REMOTE) * 1000 / W[requests]))e-3"
 	extra+=" pinned=$WK_PINNED/$WK_TASKS"
 	errs=$((W[connect] + W[read] + W[write] + W[timeout] + W[status]))
-	record "$RAW" "$rep" "$srv" "$cfg" "${LABEL[$cfg]}" "$wl" "$cl" "$kmod" "$own"
+	record "$RAW" "$rep" "$srv" "$cfg" "${LABEL[$cfg]}" "$wl" "$cl" "$KMOD_JSON" "$own"
 	rate=0
 	[ "${W[duration_us]}" -gt 0 ] && rate=$((W[requests] * 1000000 / W[duration_us]))
 	log "rep $rep $srv ${LABEL[$cfg]} $wl/$cl: $rate/s errors=$errs$extra"
@@ -331,7 +361,7 @@ run_conn() {
 
 # model_measure REP SERVER CONFIG CLIENT PORT: one phase, one JSON line.
 model_measure() {
-	local rep=$1 srv=$2 cfg=$3 cl=$4 p=$5 kmod name s0 o0 errs
+	local rep=$1 srv=$2 cfg=$3 cl=$4 p=$5 name s0 o0 errs
 	MODEL_PHASE=$((MODEL_PHASE + 1))
 	name="r$rep $srv ${LABEL[$cfg]} $cl"
 	[ "$MOD_LOADED" = 0 ] || proc_reset
@@ -340,17 +370,13 @@ model_measure() {
 	run_conn "$cl" "$p" "$model" "$WORK/conn" "$MODEL_PHASE:$name" ||
 		die "fsm-conn failed ($name)"
 	in_segs
-	if [ "$MOD_LOADED" = 1 ]; then
-		proc_read
-		kmod="{\"loaded\":true,\"steered\":$PROC_ST_SUM,\"no_local\":$PROC_NL_SUM,\"existing\":$PROC_EX_SUM,\"parked\":$PROC_PK_SUM}"
-	else
-		kmod='{"loaded":false}'
-	fi
+	[ "$MOD_LOADED" = 0 ] || proc_read
+	kmod_json
 	errs=$((C[connect] + C[read] + C[status] + C[timeout]))
 	printf '{"phase_id":%d,"phase":"%s","rep":%d,"server":"%s","config":"%s","config_id":"%s","client":"%s","conns":%d,"ok":%d,"errors":%d,"in_segs":%d,"out_segs":%d,"duration_us":%d,"mod_seq":%d,"kmod":%s}\n' \
 		"$MODEL_PHASE" "$name" "$rep" "$srv" "${LABEL[$cfg]}" "$cfg" "$cl" \
 		"${C[conns]}" "${C[ok]}" "$errs" $((IN_SEGS - s0)) $((OUT_SEGS - o0)) "${C[duration_us]}" \
-		"$((MOD_LOADED * MOD_SEQ))" "$kmod" >>"$RAW"
+		"$((MOD_LOADED * MOD_SEQ))" "$KMOD_JSON" >>"$RAW"
 	log "phase $MODEL_PHASE $name: ${C[ok]}/${C[conns]} ok, $((IN_SEGS - s0)) segments in, $((C[duration_us] / 1000)) ms"
 }
 
@@ -372,13 +398,21 @@ log "$N CPUs, $reps repetitions of ${duration}s, configurations ${cfg_list[*]}, 
 for ((rep = 1; rep <= reps; rep++)); do
 	for ((k = 0; k <= ncfg - 1; k++)); do
 		cfg=${cfg_list[$(((k + rep - 1) % ncfg))]}
+		range='1024 65535'
+		case $cfg in
+		p*) range=$PROXY_PORT_RANGE ;;
+		esac
+		echo "$range" >/proc/sys/net/ipv4/ip_local_port_range
 		case $cfg in
 		4 | h) mod_load ;;
+		p*) mod_load enable_receive_flow_deliver="${cfg#p}" ;;
 		*) mod_unload ;;
 		esac
 		for srv in "${srv_list[@]}"; do
 			wls=("${wl_list[@]}")
 			p=$port
+			# The proxy runs in its own configurations only.
+			[[ $srv == proxy && $cfg == p* || $srv != proxy && $cfg != p* ]] || continue
 			if [ "$cfg" = h ]; then
 				# The hook's cost where it has nothing to do: the module
 				# is loaded, this port has no local listener. nginx only,

@@ -38,11 +38,23 @@ CONFIGS = [
     ("4", "shim+kmod", "(4) shim + module"),
 ]
 HOOK = ("h", "stock-shared+kmod", "(1) with the module loaded, no local listener on the port")
-CFG_NAME = {c[1]: c[2] for c in CONFIGS + [HOOK]}
+# bench/run --proxy: the proxy under the shim with the module, receive
+# flow deliver off, port blocks only, port blocks + steering.
+PROXY = [
+    ("p0", "rfd-off", "RFD off (enable_receive_flow_deliver=0): the kernel picks the "
+     "backend connection's port"),
+    ("p2", "rfd-blocks", "port blocks only (=2): the port names the thread's CPU, "
+     "nothing steers the replies"),
+    ("p1", "rfd-steer", "port blocks + steering (=1): the module queues each reply "
+     "segment to the block's CPU"),
+]
+CFG_NAME = {c[1]: c[2] for c in CONFIGS + [HOOK] + PROXY}
 CFG_SHORT = {"stock-shared": "(1) stock shared", "stock-reuseport": "(2) stock reuseport",
              "shim": "(3) shim", "shim+kmod": "(4) shim+kmod",
-             "stock-shared+kmod": "(1) + module loaded"}
-CFG_ORDER = [c[1] for c in CONFIGS]
+             "stock-shared+kmod": "(1) + module loaded",
+             "rfd-off": "RFD off", "rfd-blocks": "RFD blocks", "rfd-steer": "RFD steer"}
+CFG_ORDER = [c[1] for c in CONFIGS + PROXY]
+RFD_KEYS = ("owner", "foreign", "steered", "offline", "overflow", "delivered", "dropped")
 WL_NAME = {"close": "short connections (Connection: close), connections/s",
            "keepalive": "keep-alive, requests/s"}
 CL_NAME = {"veth": "veth+RPS", "lo": "loopback, pinned"}
@@ -81,6 +93,15 @@ def loc_own(m):
     if not o or not o["accepted"]:
         return None
     return o["cpu_match"] / o["accepted"]
+
+
+def rfd_owner(m):
+    """Receive flow deliver: of the segments to the port blocks, the share
+    processed on the block's CPU (None while there are no blocks)."""
+    f = (m.get("kmod") or {}).get("rfd")
+    if not f or not f["owner"] + f["foreign"]:
+        return None
+    return f["owner"] / (f["owner"] + f["foreign"])
 
 
 def remote_wakeups(m):
@@ -150,6 +171,11 @@ def build(args):
             "lat_p99_us": stats([m["lat_p99_us_max"] for m in ms]),
             "vs_stock_shared": paired((srv, wl, cl, cfg), (srv, wl, cl, "stock-shared")),
             "vs_stock_reuseport": paired((srv, wl, cl, cfg), (srv, wl, cl, "stock-reuseport")),
+            "vs_rfd_off": paired((srv, wl, cl, cfg), (srv, wl, cl, "rfd-off")),
+            "rfd_owner": stats([rfd_owner(m) for m in ms]),
+            "rfd_total": {k: sum(((m.get("kmod") or {}).get("rfd") or {}).get(k, 0) for m in ms)
+                          for k in RFD_KEYS} if any((m.get("kmod") or {}).get("rfd") for m in ms)
+            else None,
         })
 
     hook = []
@@ -285,7 +311,8 @@ def render_md(r):
         L.append("")
         L.append(c)
     L.append("")
-    L.append("Configurations: " + "; ".join(CFG_NAME[x] for x in CFG_ORDER) + ".")
+    present = [c for c in CFG_ORDER if any(x["config"] == c for x in r["results"])]
+    L.append("Configurations: " + "; ".join(CFG_NAME[x] for x in present) + ".")
     L.append("Clients: *veth+RPS* = wrk in another netns behind a veth pair whose RPS spreads "
              "flows over all CPUs; *loopback, pinned* = one wrk per CPU pinned to it, on loopback. "
              "Locality (module) = steered / (steered + no_local + parked) from "
@@ -300,10 +327,12 @@ def render_md(r):
              "responses with status >= 400.")
     L.append("")
     servers = server_list(r)
+    if "proxy" in servers:
+        L.extend(proxy_md(r))
     for srv in servers:
         for wl in ("close", "keepalive"):
             rows = rows_for(r, srv, wl)
-            if not rows:
+            if not rows or srv == "proxy":
                 continue
             L.append("## %s: %s" % (srv, WL_NAME[wl]))
             L.append("")
@@ -375,6 +404,47 @@ def render_md(r):
     return "\n".join(L)
 
 
+def fmt_rfd_total(x):
+    t = x.get("rfd_total")
+    if not t:
+        return "–", "–"
+    return ("%d / %d" % (t["steered"], t["delivered"]),
+            "%d / %d / %d" % (t["overflow"], t["offline"], t["dropped"]))
+
+
+def proxy_md(r):
+    """The proxy scenario's table (bench/run --proxy)."""
+    L = ["## proxy: haproxy to a backend over veth, receive flow deliver", "",
+         "haproxy under the shim with the module (listen_spawn), one thread pinned per "
+         "CPU, proxies each short connection from wrk (veth+RPS) over a backend "
+         "connection of its own, opened by the thread serving it, to a second haproxy "
+         "in wrk's netns; RPS spreads the backend's replies over the CPUs, as a NIC's "
+         "hash would. Reply segments on the owner CPU = `rfd_owner / (rfd_owner + "
+         "rfd_foreign)` from /proc/net/fastsocket: of the segments to the port blocks, "
+         "the share processed on the CPU of the thread that owns the connection "
+         "(counted only while there are port blocks: with RFD off the kernel picks "
+         "ports that name no CPU, and RPS puts a reply on the owner's CPU about once "
+         "in N). Steered / delivered: segments queued to another CPU and processed "
+         "there; overflow / offline / dropped: queue full (processed where they "
+         "arrived), owner CPU offline, dropped. ÷ RFD off: rate ratio per repetition. "
+         "Remote wake-ups: the proxy's threads woken from another CPU, per connection; "
+         "CPU time: the whole machine's, backend and client included.", "",
+         "| client | configuration | conn/s median (min–max) | ÷ RFD off | failed | "
+         "reply segments on the owner CPU | steered / delivered | "
+         "overflow / offline / dropped | locality (module) | remote wake-ups/conn | "
+         "CPU µs user / sys / softirq |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for x in rows_for(r, "proxy", "close"):
+        sd, od = fmt_rfd_total(x)
+        L.append("| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
+            CL_NAME.get(x["client"], x["client"]), CFG_SHORT.get(x["config"], x["config"]),
+            fmt_rate(x["rate"]), "–" if x["config"] == "rfd-off" else fmt_ratio(x["vs_rfd_off"]),
+            x["failed_total"], fmt_pct(x["rfd_owner"]), sd, od, fmt_pct(x["locality_kmod"]),
+            fmt_wakeups(x.get("remote_wakeups_per_req")), fmt_cpu(x["cpu_us_per_conn"])))
+    L.append("")
+    return L
+
+
 def short_table(r):
     """connections/s and locality per configuration, short connections."""
     L = []
@@ -417,6 +487,13 @@ def side_by_side(r):
                 src = "SO_INCOMING_CPU" if srv == "fsb-httpd" else "module"
                 rows.append(["  locality (%s)" % src] +
                             [fmt_pct(x[key]) if x and x[key] else "-" for x in xs])
+            if any(x and x.get("rfd_owner") for x in xs):
+                rows.append(["  reply segments on owner CPU"] +
+                            [fmt_pct(x["rfd_owner"]) if x and x.get("rfd_owner") else "-" for x in xs])
+            if srv == "proxy":
+                rows.append(["  ÷ RFD off"] +
+                            [fmt_ratio(x["vs_rfd_off"]) if x and x["config"] != "rfd-off" else "-"
+                             for x in xs])
             if any(x and x.get("remote_wakeups_per_req") for x in xs):
                 rows.append(["  remote wake-ups/conn"] +
                             [fmt_wakeups(x.get("remote_wakeups_per_req")) if x else "-" for x in xs])
@@ -482,6 +559,15 @@ def render_png(r, path):
     if any(loc3(idx.get(key + (cfg,))) for _, key in clusters for cfg in cfgs):
         panels.append(write("locality", clusters, loc3) +
                       ("locality, short connections: % of connections on the SYN's CPU", "%.0f", True))
+
+    def rfd3(x):
+        s = x and x.get("rfd_owner")
+        return None if not s else (100 * s["median"], 100 * s["min"], 100 * s["max"])
+
+    clusters = [("%s\\n%s" % (s, CL_NAME.get(c, c)), (s, "close", c)) for s in servers for c in clients]
+    if any(rfd3(idx.get(key + (cfg,))) for _, key in clusters for cfg in cfgs):
+        panels.append(write("rfd", clusters, rfd3) +
+                      ("receive flow deliver: % of reply segments processed on the owner CPU", "%.0f", True))
 
     env = r["environment"]
     where = {"qemu-tcg": "QEMU software emulation", "qemu-kvm": "QEMU/KVM", "host": "real host"}[r["where"]]

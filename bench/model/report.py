@@ -12,7 +12,8 @@
 Per connection: instructions (kernel, user), cache-line transfers between
 vCPUs (kernel, user), and a modelled cost in cycles = instructions x CPI +
 transfers x L, each with its ratio to (1) stock-shared of the same server,
-client and vCPU count. Documentation/cost-model.md describes the model.
+client and vCPU count (for the proxy scenario, bench/run --model --proxy:
+to RFD off). Documentation/cost-model.md describes the model.
 """
 import argparse
 import bisect
@@ -24,10 +25,11 @@ import sys
 import tempfile
 
 CONFIG_ORDER = ["stock-shared", "stock-reuseport", "shim", "shim+kmod",
-                "stock-shared+kmod"]
+                "stock-shared+kmod", "rfd-off", "rfd-blocks", "rfd-steer"]
 SHORT = {"stock-shared": "(1) stock shared", "stock-reuseport": "(2) stock reuseport",
          "shim": "(3) shim", "shim+kmod": "(4) shim+module",
-         "stock-shared+kmod": "(h) (1)+module"}
+         "stock-shared+kmod": "(h) (1)+module",
+         "rfd-off": "RFD off", "rfd-blocks": "RFD blocks", "rfd-steer": "RFD steer"}
 FIELDS = ["insns_kernel", "insns_user", "transfers_kernel", "transfers_user"]
 README_START = "<!-- model-results:start -->"
 README_END = "<!-- model-results:end -->"
@@ -168,6 +170,12 @@ def build(args):
         steered = [x["kmod"].get("steered") for x in g if x["kmod"].get("loaded")]
         if steered:
             row["steered"] = sum(steered) / sum(x["conns"] for x in g)
+        rfd = [x["kmod"]["rfd"] for x in g if x["kmod"].get("rfd")]
+        if rfd:
+            row["rfd"] = {k: sum(f[k] for f in rfd) for k in rfd[0]}
+            seen = row["rfd"]["owner"] + row["rfd"]["foreign"]
+            if seen:
+                row["rfd_owner"] = row["rfd"]["owner"] / seen
         rows.append(row)
     res = {"kind": "model", "kernels": sorted(kernels), "cpi": args.cpi,
            "latency": args.latency, "info": dict(kv.split("=", 1) for kv in args.info),
@@ -189,19 +197,25 @@ def tables(res):
     """The markdown tables as a list of lines."""
     cpi, lat = res["cpi"], res["latency"]
     rows = res["rows"]
-    base = {(r["ncpu"], r["server"], r["client"]): r for r in rows
-            if r["config"] == "stock-shared"}
+    base = {(r["ncpu"], r["server"], r["client"], r["config"]): r for r in rows
+            if r["config"] in ("stock-shared", "rfd-off")}
+    has_rfd = any(r["config"].startswith("rfd-") for r in rows)
     out = [f"Modelled per connection: instructions x {cpi:g} + cache-line transfers between "
            f"vCPUs x {lat:g} cycles, counted by a QEMU plugin in the emulated guest "
            "(Documentation/cost-model.md); counts of one machine model, not times, and "
            "no capacity misses, prefetch or SMT. (xN): ratio to (1) of the same server, "
-           "client and vCPU count.", ""]
+           "client and vCPU count" + (" (for the proxy: to RFD off; a proxied connection "
+                                      "is two connections, client's and backend's, and "
+                                      "the backend's work is counted too)" if has_rfd else "")
+           + ".", ""]
     out.append("| vCPUs | server | client | configuration | kernel insns | user insns "
-               "| kernel xfers | user xfers | modelled cycles | vs (1) "
-               f"| L={lat / 2:g} | L={lat * 2:g} | steered |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+               "| kernel xfers | user xfers | modelled cycles | vs base "
+               f"| L={lat / 2:g} | L={lat * 2:g} | steered |"
+               + (" reply segments on owner CPU |" if has_rfd else ""))
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if has_rfd else ""))
     for r in rows:
-        b = base.get((r["ncpu"], r["server"], r["client"]))
+        bcfg = "rfd-off" if r["config"].startswith("rfd-") else "stock-shared"
+        b = base.get((r["ncpu"], r["server"], r["client"], bcfg))
         c = cost(r, cpi, lat)
         def rel(f, text):
             if not b or r is b or not b[f]:
@@ -219,9 +233,11 @@ def tables(res):
         else:
             cells += ["-", "-", "-"]
         cells.append(f"{100 * r['steered']:.0f}%" if "steered" in r else "")
+        if has_rfd:
+            cells.append(f"{100 * r['rfd_owner']:.1f}%" if "rfd_owner" in r else "–")
         out.append("| " + " | ".join(cells) + " |")
     mod = [r for r in rows if "fastsocket_insns" in r and r["config"] in
-           ("stock-shared+kmod", "shim+kmod")]
+           ("stock-shared+kmod", "shim+kmod", "rfd-off", "rfd-blocks", "rfd-steer")]
     if mod:
         out += ["", "Instructions executed in the module's own code (counted per translation "
                 "block in the module area, named with the guest's /proc/kallsyms), per "
@@ -238,13 +254,13 @@ def tables(res):
         out += ["", "All kernel instructions, (h) against (1), nginx (includes the "
                 "run-to-run variation of the whole connection):"]
         for r in hook:
-            b = base.get((r["ncpu"], r["server"], r["client"]))
+            b = base.get((r["ncpu"], r["server"], r["client"], "stock-shared"))
             if b:
                 d = r["insns_kernel"] - b["insns_kernel"]
                 out.append(f"- {r['ncpu']} vCPUs, {r['client']}: {d:+.0f} per connection "
                            f"({100 * d / b['insns_kernel']:+.1f}%)")
     top = [r for r in rows if r.get("top_transfers")
-           and r["config"] in ("stock-shared", "shim+kmod")]
+           and r["config"] in ("stock-shared", "shim+kmod", "rfd-off", "rfd-steer")]
     if top:
         out += ["", "Where the transfers happen: the guest kernel functions (and user space) "
                 "whose instructions caused the most transfers, per connection "
@@ -270,7 +286,8 @@ def compact(res, src):
     cpi, lat = res["cpi"], res["latency"]
     by = {}
     for r in res["rows"]:
-        by.setdefault((r["ncpu"], r["server"], r["client"]), {})[r["config"]] = r
+        if r["server"] != "proxy":
+            by.setdefault((r["ncpu"], r["server"], r["client"]), {})[r["config"]] = r
     cfgs = ["stock-shared", "stock-reuseport", "shim", "shim+kmod"]
     out = [f"Modelled cycles per connection (instructions x {cpi:g} + transfers between vCPUs "
            f"x {lat:g}; counts of one machine model, not times) and, in brackets, kernel "
@@ -317,7 +334,8 @@ def png(res, path):
     configuration."""
     # Only configurations that were measured: gnuplot warns about an
     # empty series.
-    cfgs = [c for c in CONFIG_ORDER[:4] if any(r["config"] == c for r in res["rows"])]
+    cfgs = [c for c in CONFIG_ORDER if c != "stock-shared+kmod"
+            and any(r["config"] == c for r in res["rows"])]
     by = {}
     for r in res["rows"]:
         by.setdefault((r["ncpu"], r["server"], r["client"]), {})[r["config"]] = r
@@ -402,14 +420,18 @@ def check(args):
                f"{name}: instructions counted ({r['insns_kernel']:.0f} kernel, "
                f"{r['insns_user']:.0f} user per connection)")
         expect(r.get("top_transfers"), f"{name}: transfer sites named")
-        if r["config"] == "shim+kmod":
+        if r["config"] == "rfd-steer":
+            expect(r.get("rfd_owner", 0) >= 0.999,
+                   f"{name}: {100 * r.get('rfd_owner', 0):.1f}% of the reply segments on "
+                   "their owner CPU")
+        if r["config"] in ("shim+kmod", "rfd-off", "rfd-blocks", "rfd-steer"):
             expect(r.get("steered", 0) >= 0.9,
                    f"{name}: {100 * r.get('steered', 0):.0f}% of SYNs steered")
         if r["config"] in ("stock-shared", "stock-reuseport", "shim"):
             expect(r.get("fastsocket_insns", 0) == 0,
                    f"{name}: no module instructions without the module "
                    f"({r.get('fastsocket_insns', 0):.0f} per connection)")
-        if r["config"] in ("shim+kmod", "stock-shared+kmod"):
+        if r["config"] in ("shim+kmod", "stock-shared+kmod", "rfd-off", "rfd-blocks", "rfd-steer"):
             expect(r.get("fastsocket_insns", 0) > 0,
                    f"{name}: the module's own instructions seen "
                    f"({r.get('fastsocket_insns', 0):.0f} per connection)")

@@ -5,14 +5,16 @@
 # The file holds these parts, each after its header line (rfd only
 # while receive flow deliver has port blocks):
 #   cpu steered no_local existing local_listeners parked skipped unwatched
-#       rfd_owner rfd_foreign
+#       rfd_owner rfd_foreign rfd_steered rfd_offline rfd_overflow
+#       rfd_delivered rfd_dropped
 #   listener dev cpu pid spawns kind
 #   rfd port_lo block cpus
 #   quota local_listeners max max_per_user
 #   user uid local_listeners
 # Columns are numbered as awk numbers them: 1 cpu, 2 steered, 3 no_local,
 # 4 existing, 5 local_listeners, 6 parked, 7 skipped, 8 unwatched,
-# 9 rfd_owner, 10 rfd_foreign.
+# 9 rfd_owner, 10 rfd_foreign, 11 rfd_steered, 12 rfd_offline,
+# 13 rfd_overflow, 14 rfd_delivered, 15 rfd_dropped.
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # PROC_*: read by the callers
 
