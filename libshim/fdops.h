@@ -9,7 +9,7 @@
 
 int fs_close(int fd);
 struct msghdr;
-/* sendmsg() is about to pass fds (SCM_RIGHTS): managed listeners among
+/* sendmsg() or sendmmsg() is about to pass fds (SCM_RIGHTS): managed listeners among
  * them stop their local listeners. */
 void fs_sending_fds(const struct msghdr *msg);
 /* fd was closed where the shim could not see it (fclose): forget it. */

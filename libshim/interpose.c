@@ -52,6 +52,7 @@ static atomic_bool resolved_done;
 static int (*real_fcntl64)(int, int, ...);
 static int (*real_fclose)(FILE *);
 static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+static int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 static ssize_t (*real_sendto)(int, const void *, size_t, int,
 			      const struct sockaddr *, socklen_t);
 static int (*real_execve)(const char *, char *const[], char *const[]);
@@ -114,6 +115,7 @@ static void resolve(void)
 	fs_real.ioctl = must("ioctl");
 	real_fclose = must("fclose");
 	real_sendmsg = must("sendmsg");
+	real_sendmmsg = must("sendmmsg");
 	real_sendto = must("sendto");
 	real_execve = must("execve");
 	real_execv = must("execv");
@@ -298,6 +300,35 @@ FS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		return real_sendmsg(fd, msg, flags);
 	return fs_rfd_pick(fd, msg->msg_name, msg->msg_namelen, call_sendmsg,
 			   &(struct sendmsg_call){ msg, flags });
+}
+
+/* The first message is the one that connects under MSG_FASTOPEN. */
+struct sendmmsg_call {
+	struct mmsghdr *vec;
+	unsigned int n;
+	int flags;
+};
+
+static ssize_t call_sendmmsg(int fd, void *arg)
+{
+	const struct sendmmsg_call *c = arg;
+
+	return real_sendmmsg(fd, c->vec, c->n, c->flags);
+}
+
+FS_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
+{
+	unsigned int i;
+
+	ready();
+	for (i = 0; vec && i < n; i++)
+		if (vec[i].msg_hdr.msg_controllen)
+			fs_sending_fds(&vec[i].msg_hdr);
+	if (!(flags & MSG_FASTOPEN) || !fs_rfd_on || !vec || !n)
+		return real_sendmmsg(fd, vec, n, flags);
+	return (int)fs_rfd_pick(fd, vec[0].msg_hdr.msg_name,
+				vec[0].msg_hdr.msg_namelen, call_sendmmsg,
+				&(struct sendmmsg_call){ vec, n, flags });
 }
 
 /* ---- programs and processes --------------------------------------- */

@@ -59,7 +59,8 @@ void fs_rfd_forget_range(unsigned int lo, unsigned int hi);
 
 /*
  * A call that picks the socket's local port towards @sa: connect(), or
- * sendto()/sendmsg() with MSG_FASTOPEN (a connect carrying data). @arg
+ * sendto()/sendmsg()/sendmmsg() with MSG_FASTOPEN (a connect carrying
+ * data). @arg
  * holds its arguments.
  */
 typedef ssize_t (*fs_rfd_call)(int fd, void *arg);

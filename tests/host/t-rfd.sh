@@ -7,7 +7,7 @@
 # the local ports fell (fastsocket_rfd_owner() of the uapi header).
 # Checked: every port in its thread's block; fallbacks on a full block
 # exactly as many as expected and no failure; the same for TCP Fast Open
-# connects (sendto, sendmsg with MSG_FASTOPEN); an explicit port, a bind to
+# connects (sendto, sendmsg, sendmmsg with MSG_FASTOPEN); an explicit port, a bind to
 # port 0 and the application's own IP_LOCAL_PORT_RANGE left alone,
 # IP_BIND_ADDRESS_NO_PORT binds in the block; bad values said in one line
 # and RFD off; and, counted with strace -c, no system call added when the
@@ -123,9 +123,9 @@ st=$?
 [ $st = 0 ] && [ "$(field nb inblock)" = "$conns" ] && [ "$(field nb einprogress)" = "$conns" ]
 check "non-blocking connect: EINPROGRESS and block ports for all $conns: $(cat "$tmp/nb.out")" $? "$tmp/nb.err"
 
-# 5-7: TCP Fast Open connects (sendto, sendmsg with MSG_FASTOPEN) get
+# 5-8: TCP Fast Open connects (sendto, sendmsg, sendmmsg with MSG_FASTOPEN) get
 # block ports too, and fall back as connect() does on a full block.
-for how in sendto sendmsg; do
+for how in sendto sendmsg sendmmsg; do
 	run "tfo-$how" FASTSOCKET_RFD_LAYOUT="$lo-$hi/32" -- --per-cpu "$PER_CPU" --fastopen $how
 	st=$?
 	[ $st = 0 ] && [ "$(field "tfo-$how" inblock)" = "$conns" ] &&
@@ -142,7 +142,7 @@ fb=$(grep -c "port block .* is full for this destination; connecting on the full
 check "sendto with MSG_FASTOPEN, blocks of 8, 12 connections per CPU: $fb fallbacks (want $((4 * ncpu))): $(cat "$tmp/tfotiny.out")" $? \
 	"$tmp/tfotiny.out" "$tmp/tfotiny.err"
 
-# 8-9: system calls. plain (no shim), shim without the variable, shim with it.
+# 9-10: system calls. plain (no shim), shim without the variable, shim with it.
 STRACE=1 run plain PRELOAD= -- --per-cpu "$PER_CPU" --layout "$layout"
 STRACE=1 run unset -- --per-cpu "$PER_CPU" --layout "$layout"
 STRACE=1 run set FASTSOCKET_RFD_LAYOUT="$layout" -- --per-cpu "$PER_CPU"
@@ -174,7 +174,7 @@ done
 check "set: exactly one setsockopt per connect ($conns), one sched_getaffinity per thread ($ncpu), nothing else added" $st \
 	"$tmp/set.strace" "$tmp/set.out" "$tmp/set.err"
 
-# 10: blocks of 8 ports, 12 connections per thread to one destination:
+# 11: blocks of 8 ports, 12 connections per thread to one destination:
 # 4 per thread fall back to the full range, none fails.
 tiny_hi=$((40000 + 8 * ncpu - 1))
 run tiny FASTSOCKET_RFD_LAYOUT="40000-$tiny_hi/$ncpu" FASTSOCKET_LOG=debug -- --per-cpu 12
@@ -186,7 +186,7 @@ other=$(($(field tiny owned_other) + $(field tiny unowned)))
 check "blocks of 8, 12 connections per CPU: $fb fallbacks (want $((4 * ncpu))), $other ports outside the block: $(cat "$tmp/tiny.out")" $? \
 	"$tmp/tiny.out" "$tmp/tiny.err"
 
-# 11-13: the application's own binds, with strace: RFD adds no setsockopt
+# 12-14: the application's own binds, with strace: RFD adds no setsockopt
 # (the shim's listener bookkeeping of bind() is there with or without it).
 STRACE=1 run explicit0 -- --per-cpu 50 --bind explicit --layout "$layout"
 STRACE=1 run explicit FASTSOCKET_RFD_LAYOUT="$layout" -- --per-cpu 50 --bind explicit
@@ -208,14 +208,14 @@ st=$?
 [ $st = 0 ] && [ "$(field noport inblock)" = $((50 * ncpu)) ]
 check "IP_BIND_ADDRESS_NO_PORT bind: ports in the block: $(cat "$tmp/noport.out")" $? "$tmp/noport.err"
 
-# 14: the application's own IP_LOCAL_PORT_RANGE stays
+# 15: the application's own IP_LOCAL_PORT_RANGE stays
 run apprange FASTSOCKET_RFD_LAYOUT="$layout" -- --per-cpu 50 --app-range 50000-50199
 st=$?
 [ $st = 0 ] && [ "$(field apprange inrange)" = $((50 * ncpu)) ] &&
 	[ "$(field apprange range_kept)" = $((50 * ncpu)) ]
 check "the application's IP_LOCAL_PORT_RANGE kept: $(cat "$tmp/apprange.out")" $? "$tmp/apprange.err"
 
-# 15-16: bad values: one line naming the variable, RFD off, the client runs
+# 16-17: bad values: one line naming the variable, RFD off, the client runs
 for bad in "40000-30000/2" "1000-2000/2"; do
 	STRACE=1 run bad FASTSOCKET_RFD_LAYOUT="$bad" -- --per-cpu 20 --layout "$layout"
 	st=$?

@@ -17,9 +17,9 @@
  *			to port 0, or to port 0 with IP_BIND_ADDRESS_NO_PORT
  * --app-range LO-HI	set IP_LOCAL_PORT_RANGE itself before connect
  * --nonblock		non-blocking connect (EINPROGRESS, then poll)
- * --fastopen sendto|sendmsg
- *			connect with one byte through sendto() or sendmsg()
- *			with MSG_FASTOPEN instead of connect()
+ * --fastopen sendto|sendmsg|sendmmsg
+ *			connect with one byte through sendto(), sendmsg() or
+ *			sendmmsg() with MSG_FASTOPEN instead of connect()
  * --listen-first	first listen on 127.0.0.1:9999 through libc, as a
  *			proxy listens before it connects: the shim probes the
  *			module then and takes its port blocks (--layout then
@@ -62,7 +62,7 @@
 #define MAX_THREADS 64
 
 enum bind_how { B_NONE, B_EXPLICIT, B_ZERO, B_NOPORT };
-enum open_how { O_CONNECT, O_SENDTO, O_SENDMSG };
+enum open_how { O_CONNECT, O_SENDTO, O_SENDMSG, O_SENDMMSG };
 
 static int per_cpu = 100, family = AF_INET, bind_how = B_NONE;
 static int open_how = O_CONNECT;
@@ -143,6 +143,12 @@ static int open_one(int fd, struct sockaddr_storage *ss, socklen_t len)
 			      (struct sockaddr *)ss, len) == 1 ? 0 : -1;
 	case O_SENDMSG:
 		return sendmsg(fd, &m, MSG_FASTOPEN) == 1 ? 0 : -1;
+	case O_SENDMMSG: {
+		struct mmsghdr mm = { .msg_hdr = m };
+
+		return sendmmsg(fd, &mm, 1, MSG_FASTOPEN) == 1 &&
+		       mm.msg_len == 1 ? 0 : -1;
+	}
 	default:
 		return connect(fd, (struct sockaddr *)ss, len);
 	}
@@ -307,9 +313,10 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--fastopen") && v) {
 			open_how = !strcmp(v, "sendto") ? O_SENDTO :
-				   !strcmp(v, "sendmsg") ? O_SENDMSG : -1;
+				   !strcmp(v, "sendmsg") ? O_SENDMSG :
+				   !strcmp(v, "sendmmsg") ? O_SENDMMSG : -1;
 			if (open_how < 0) {
-				fprintf(stderr, "fs_rfdcli: --fastopen sendto|sendmsg\n");
+				fprintf(stderr, "fs_rfdcli: --fastopen sendto|sendmsg|sendmmsg\n");
 				return 2;
 			}
 			i++;
@@ -320,7 +327,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-6")) {
 			family = AF_INET6;
 		} else {
-			fprintf(stderr, "usage: fs_rfdcli [--per-cpu K] [--layout LO-HI/N] [--bind explicit|zero|noport] [--app-range LO-HI] [--nonblock] [--fastopen sendto|sendmsg] [--listen-first] [-6]\n");
+			fprintf(stderr, "usage: fs_rfdcli [--per-cpu K] [--layout LO-HI/N] [--bind explicit|zero|noport] [--app-range LO-HI] [--nonblock] [--fastopen sendto|sendmsg|sendmmsg] [--listen-first] [-6]\n");
 			return 2;
 		}
 	}
