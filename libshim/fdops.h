@@ -9,8 +9,8 @@
 
 int fs_close(int fd);
 struct msghdr;
-/* sendmsg() or sendmmsg() is about to pass fds (SCM_RIGHTS): managed listeners among
- * them stop their local listeners. */
+/* sendmsg() or sendmmsg() is about to pass fds (SCM_RIGHTS): managed
+ * listeners among them stop their local listeners. */
 void fs_sending_fds(const struct msghdr *msg);
 /* fd was closed where the shim could not see it (fclose): forget it. */
 void fs_closed_elsewhere(int fd);
