@@ -19,6 +19,8 @@
       print the number of failed requests
   report.py tap RESULT.json
       one TAP line per configuration measured: ok when no request failed
+      (and, for the proxy scenario, when receive flow deliver's counters
+      are what the configuration must reach); exit status 1 if one is not
 
 Only the Python standard library and gnuplot are used.
 """
@@ -749,18 +751,44 @@ def failed_requests(r):
     return sum(x["failed_total"] for x in r["results"]) + sum(h["failed_total"] for h in r["hook"])
 
 
+def rfd_verdict(x):
+    """What the proxy scenario must reach whatever the speed (counts): with
+    steering >= 99.9% of the reply segments on their owner CPU, every
+    steered segment delivered, no queue overflow, none dropped; with
+    blocks only, segments to the blocks seen and none steered."""
+    t = x.get("rfd_total")
+    if x["config"] == "rfd-off":
+        return t is None, "no port blocks"
+    if not t or not t["owner"] + t["foreign"]:
+        return False, "no segment to the port blocks counted"
+    seen = t["owner"] + t["foreign"]
+    text = "reply segments on the owner CPU %d of %d, steered %d, delivered %d, overflow %d, dropped %d" % (
+        t["owner"], seen, t["steered"], t["delivered"], t["overflow"], t["dropped"])
+    if x["config"] == "rfd-blocks":
+        return t["steered"] == 0, text
+    return (t["owner"] * 1000 >= seen * 999 and t["steered"] > 0
+            and t["steered"] == t["delivered"] and t["overflow"] == 0 and t["dropped"] == 0), text
+
+
 def tap(r):
+    """One TAP line per configuration measured; false if one is not ok."""
     lines = []
     for x in r["results"]:
-        lines.append((x["failed_total"] == 0, "bench: %s %s %s/%s: %d requests, %d failed"
-                      % (x["server"], x["config"], x["workload"], x["client"],
-                         x["requests_total"], x["failed_total"])))
+        ok = x["failed_total"] == 0
+        text = "bench: %s %s %s/%s: %d requests, %d failed" % (
+            x["server"], x["config"], x["workload"], x["client"],
+            x["requests_total"], x["failed_total"])
+        if x["server"] == "proxy":
+            rok, rtext = rfd_verdict(x)
+            ok, text = ok and rok, text + "; " + rtext
+        lines.append((ok, text))
     for h in r["hook"]:
         lines.append((h["failed_total"] == 0, "bench: %s %s %s/%s: %d failed"
                       % (h["server"], HOOK[1], h["workload"], h["client"], h["failed_total"])))
     for n, (ok, text) in enumerate(lines, 1):
         print("%sok %d - %s" % ("" if ok else "not ", n, text))
     print("1..%d" % len(lines))
+    return all(ok for ok, _ in lines)
 
 
 def main():
@@ -804,8 +832,8 @@ def main():
             r = json.load(f)
         if args.cmd == "failed":
             print(failed_requests(r))
-        else:
-            tap(r)
+        elif not tap(r):
+            sys.exit(1)
 
 
 if __name__ == "__main__":
