@@ -33,21 +33,28 @@ proc_read() {
 	declare -ga PROC_SUM=() PROC_ST=() PROC_NL=() PROC_EX=() PROC_LL=() \
 		PROC_PK=() PROC_PIDS=() PROC_RFD=() PROC_QUOTA=()
 	declare -gA PROC_USER=()
+	local proc_lines=()
 	if [ -n "${1:-}" ]; then
 		# Not < <(...): the guest has no /dev/fd.
-		proc_parse <<<"$(ip netns exec "$1" cat /proc/net/fastsocket)"
+		mapfile -t proc_lines <<<"$(ip netns exec "$1" cat /proc/net/fastsocket)"
 	else
-		proc_parse </proc/net/fastsocket
+		# In one pass: the read builtin seeks back after every line,
+		# a seek makes the seq_file print the file again, and a counter
+		# that changed length in between cuts a line in two (seen: a
+		# cpu row of one field while segments still arrived).
+		mapfile -t proc_lines </proc/net/fastsocket
 	fi
+	proc_parse "${proc_lines[@]}"
 	PROC_ST_SUM=${PROC_SUM[2]:-0} PROC_NL_SUM=${PROC_SUM[3]:-0}
 	PROC_EX_SUM=${PROC_SUM[4]:-0} PROC_LL_SUM=${PROC_SUM[5]:-0}
 	PROC_PK_SUM=${PROC_SUM[6]:-0}
 }
 
-# proc_parse: the parser behind proc_read, on standard input.
+# proc_parse LINE...: the parser behind proc_read.
 proc_parse() {
-	local table=none row c
-	while read -r -a row; do
+	local table=none row c line
+	for line; do
+		read -r -a row <<<"$line"
 		case ${row[0]:-} in
 		cpu) table=cpu; continue ;;
 		listener) table=listener; continue ;;
