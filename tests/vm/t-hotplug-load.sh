@@ -5,8 +5,9 @@
 # local listener (at 4 vCPUs none on the last CPU), and loopback clients
 # on every CPU. A CPU with a worker goes offline and comes back online,
 # then (4 vCPUs) the CPU without one, 4 rounds (ROUNDS), while the clients
-# connect. No connection fails; the server accepted exactly as many
-# connections as the clients completed (both numbers printed); while a
+# connect. No connection fails (but for the kernel's EPIPE, below); the
+# server accepted exactly as many connections as the clients completed
+# (both numbers printed); while a
 # CPU is away its local listener stays in the table and the other CPUs'
 # SYNs are still steered; back online, a client pinned there has its
 # SYNs steered to that CPU's listener again (or, without one, left to the
@@ -96,14 +97,23 @@ rc=0
 for p in "${clients[@]}"; do wait "$p" || rc=1; done
 kill -TERM $srv
 wait $srv || fail "server failed: $(cat "$WORK/server.err")"
+# One kind of failure is the kernel's, with or without the module (seen
+# on the PREEMPT_RT kernel only; Documentation/limits.md): connect()
+# returns EPIPE for a connection the server accepted and closed, reset
+# before the connecting thread ran again. Counted apart, and each must
+# be a connection the server accepted; any other failure fails the test.
 served=0
+epipe=0
 for i in $(seq 0 $((n_clients - 1))); do
-	assert_eq 0 "$(kv "$WORK/client$i" failed)" "failed connections of client $i: $(cat "$WORK/client$i.err")"
+	e=$(grep -c '^fsktest client: connection failed: connect: Broken pipe$' "$WORK/client$i.err" || true)
+	assert_eq "$e" "$(kv "$WORK/client$i" failed)" \
+		"failed connections of client $i, other than connect()'s EPIPE: $(cat "$WORK/client$i.err")"
 	served=$((served + $(kv "$WORK/client$i" ok)))
+	epipe=$((epipe + e))
 done
 [ $rc = 0 ] || fail "a client failed"
-info "clients completed $served connections, the server accepted $(kv "$WORK/server" accepted)"
-assert_eq "$served" "$(kv "$WORK/server" accepted)" "connections accepted (exactly once each)"
+info "clients completed $served connections (and $epipe connect() calls returned EPIPE), the server accepted $(kv "$WORK/server" accepted)"
+assert_eq $((served + epipe)) "$(kv "$WORK/server" accepted)" "connections accepted (exactly once each)"
 proc_read
 info "steered $PROC_ST_SUM, no_local $PROC_NL_SUM, existing $PROC_EX_SUM"
 assert_eq 0 "$PROC_LL_SUM" "local listeners after the server exited"
