@@ -94,22 +94,8 @@ backend_start() {
 	"$NSENTER" --net="/run/netns/$CLI_NS" "$HAPROXY" -db -f "$d.cfg" \
 		>>"$out/logs/backend.log" 2>&1 &
 	BE_PID=$!
-	BE_UP=0
-	if ! { wait_until 60 backend_ready "$p" && [ $BE_UP = 1 ]; }; then
+	wait_tcp "$CLI_IP" "$p" "$BE_PID" ||
 		die "the proxy's backend did not start; see $out/logs/backend.log"
-	fi
-}
-
-# backend_ready PORT: true once the backend accepts a connection from
-# here (BE_UP=1) or died (BE_UP=0).
-backend_ready() {
-	if { exec 8<>"/dev/tcp/$CLI_IP/$1"; } 2>/dev/null; then
-		exec 8>&-
-		BE_UP=1
-		return 0
-	fi
-	kill -0 "$BE_PID" 2>/dev/null && return 1
-	BE_UP=0
 }
 
 # bench_lighttpd_conf PORT DIR: N worker processes, which drop to nobody
@@ -135,24 +121,25 @@ mimetype.assign = ( ".html" => "text/plain" )
 EOF
 }
 
-# port_ready PORT: true once PORT accepts a connection (a builtin
-# /dev/tcp connect; PORT_UP=1) or the server died (PORT_UP=0).
-port_ready() {
-	if { exec 8<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null; then
+# tcp_ready ADDR PORT PID: true once ADDR:PORT accepts a connection (a
+# builtin /dev/tcp connect; TCP_UP=1) or PID died (TCP_UP=0).
+tcp_ready() {
+	if { exec 8<>"/dev/tcp/$1/$2"; } 2>/dev/null; then
 		exec 8>&-
-		PORT_UP=1
+		TCP_UP=1
 		return 0
 	fi
-	kill -0 "$SRV_PID" 2>/dev/null && return 1
-	PORT_UP=0
+	kill -0 "$3" 2>/dev/null && return 1
+	TCP_UP=0
 }
 
-# wait_port PORT: until PORT accepts connections; 1 if the server died or
-# a minute passed.
-wait_port() {
-	PORT_UP=0
-	wait_until 60 port_ready "$1" && [ $PORT_UP = 1 ]
+# wait_tcp ADDR PORT PID: until ADDR:PORT accepts connections; 1 if PID
+# died or a minute passed.
+wait_tcp() {
+	TCP_UP=0
+	wait_until 60 tcp_ready "$@" && [ $TCP_UP = 1 ]
 }
+
 
 # listeners_ready: every CPU has a local listener in the module's table.
 listeners_ready() {
@@ -204,7 +191,7 @@ server_start() {
 	esac
 	SRV_PID=$!
 	dbg "started $srv (${LABEL[$cfg]}), pid $SRV_PID"
-	wait_port "$p" || die "$srv (${LABEL[$cfg]}) did not start; see $SRV_LOG"
+	wait_tcp 127.0.0.1 "$p" "$SRV_PID" || die "$srv (${LABEL[$cfg]}) did not start; see $SRV_LOG"
 	if [ "$cfg" = 4 ] || [[ $cfg == p* ]]; then
 		# Every worker should have its local listener before we measure.
 		wait_until 20 listeners_ready ||
