@@ -56,8 +56,15 @@ client() { # cpu
 	n_clients=$((n_clients + 1))
 }
 
+# pinned PID CPU: PID may run on CPU only.
+pinned() {
+	[ "$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/status" 2>/dev/null)" = "$2" ]
+}
+
 # cycle CPU COLUMN WHAT: take CPU offline under load and bring it back;
-# afterwards a new client pinned to it makes COLUMN grow on it.
+# afterwards a new client pinned to it makes COLUMN grow on it. The next
+# cycle waits until that client has pinned itself: pinning to a CPU that
+# went offline again fails (EINVAL).
 cycle() {
 	local cpu=$1 col=$2 what=$3 online=/sys/devices/system/cpu/cpu$1/online
 	[ -w "$online" ] || fail "CPU $cpu cannot be taken offline"
@@ -68,6 +75,8 @@ cycle() {
 	assert_eq "$LL0" "$PROC_LL_SUM" "$what: local listeners in the table while CPU $cpu is offline"
 	echo 1 >"$online"
 	client "$cpu"
+	wait_until 30 pinned "${clients[-1]}" "$cpu" ||
+		fail "$what: the new client did not pin itself to CPU $cpu: $(cat "$WORK/client$((n_clients - 1)).err")"
 	grow "$col" "$cpu" $K "$what: CPU $cpu back online"
 }
 
