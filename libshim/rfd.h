@@ -60,8 +60,7 @@ void fs_rfd_forget_range(unsigned int lo, unsigned int hi);
 /*
  * A call that picks the socket's local port towards @sa: connect(), or
  * sendto()/sendmsg()/sendmmsg() with MSG_FASTOPEN (a connect carrying
- * data). @arg
- * holds its arguments.
+ * data). @arg holds its arguments.
  */
 typedef ssize_t (*fs_rfd_call)(int fd, void *arg);
 
