@@ -153,7 +153,8 @@ if [ -w "$SCHEDSTATS" ]; then
 	read -r SCHEDSTATS_WAS <"$SCHEDSTATS"
 	echo 1 >"$SCHEDSTATS"
 fi
-echo '1024 65535' >/proc/sys/net/ipv4/ip_local_port_range
+PORT_RANGE='1024 65535'
+echo "$PORT_RANGE" >/proc/sys/net/ipv4/ip_local_port_range
 # The loopback clients share this netns. With tcp_tw_reuse (2: loopback
 # only, the default) connect() takes a port whose client side is still in
 # TIME_WAIT at once, and its SYN meets the server's TIME_WAIT socket of
@@ -398,7 +399,7 @@ log "$N CPUs, $reps repetitions of ${duration}s, configurations ${cfg_list[*]}, 
 for ((rep = 1; rep <= reps; rep++)); do
 	for ((k = 0; k <= ncfg - 1; k++)); do
 		cfg=${cfg_list[$(((k + rep - 1) % ncfg))]}
-		range='1024 65535'
+		range=$PORT_RANGE
 		case $cfg in
 		p*) range=$PROXY_PORT_RANGE ;;
 		esac
