@@ -6,7 +6,8 @@
  *
  * A PRE_ROUTING hook, before defragmentation and conntrack, takes such a
  * segment from the CPU that received it (NF_STOLEN), queues it on c's
- * ring and kicks c's NAPI context with an IPI, as RPS does. c's poll runs
+ * ring and kicks c's NAPI context with an IPI, as RPS does (on
+ * PREEMPT_RT with a work item: see fsk_rfd_kick()). c's poll runs
  * the PRE_ROUTING hooks after ours (nf_hook_slow() from the next entry)
  * and then the okfn the stack gave the hook (ip_rcv_finish(),
  * ip6_rcv_finish()): routing, early demux, LOCAL_IN, TCP and the wakeup
@@ -44,6 +45,7 @@
 #include <linux/ptr_ring.h>
 #include <linux/smp.h>
 #include <linux/tcp.h>
+#include <linux/workqueue.h>
 #include <net/dst.h>
 #include <net/ip.h>
 #include <net/xfrm.h>
@@ -62,7 +64,11 @@ typedef int (*fsk_okfn_t)(struct net *net, struct sock *sk,
 struct fsk_rfd_cpu {
 	struct ptr_ring ring;		/* skbs for this CPU, FIFO */
 	struct napi_struct napi;	/* polls ring on this CPU */
+#ifdef CONFIG_PREEMPT_RT
+	struct work_struct kick;	/* schedules napi there */
+#else
 	call_single_data_t csd;		/* schedules napi there */
+#endif
 	/* Queued and finished skbs, for fsk_rfd_steer_flush(). */
 	atomic_long_t queued;
 	atomic_long_t done;
@@ -102,6 +108,44 @@ static int fsk_rfd_okfn_slot(fsk_okfn_t okfn)
 	return -1;
 }
 
+#ifdef CONFIG_PREEMPT_RT
+/*
+ * PREEMPT_RT: a softirq raised from an IPI's callback trips a WARN in the
+ * call-function flush (do_softirq_post_smp_call_flush(); 6.1-RT's own RPS
+ * does it too, Documentation/limits.md), so the owner is kicked by a work
+ * item bound to it. Its bh-enable runs the poll in that task's context.
+ */
+static void fsk_rfd_kick_work(struct work_struct *work)
+{
+	struct fsk_rfd_cpu *t = container_of(work, struct fsk_rfd_cpu, kick);
+
+	local_bh_disable();
+	__napi_schedule(&t->napi);
+	local_bh_enable();
+}
+
+/*
+ * Only the first producer after a poll completed gets here
+ * (napi_schedule_prep()), after that poll's work item ran, so it is
+ * idle. An owner that just went offline gets the item run elsewhere by
+ * the workqueue, and the ring polled there.
+ */
+static void fsk_rfd_kick(unsigned int cpu, struct fsk_rfd_cpu *t)
+{
+	queue_work_on(cpu, system_highpri_wq, &t->kick);
+}
+
+static void fsk_rfd_kick_init(struct fsk_rfd_cpu *t)
+{
+	INIT_WORK(&t->kick, fsk_rfd_kick_work);
+}
+
+/* After napi_disable(): the item scheduled the last poll, may still return. */
+static void fsk_rfd_kick_stop(struct fsk_rfd_cpu *t)
+{
+	cancel_work_sync(&t->kick);
+}
+#else
 static void fsk_rfd_ipi(void *data)
 {
 	struct fsk_rfd_cpu *t = data;
@@ -124,6 +168,21 @@ static void fsk_rfd_kick(unsigned int cpu, struct fsk_rfd_cpu *t)
 		__napi_schedule(&t->napi);
 	}
 }
+
+static void fsk_rfd_kick_init(struct fsk_rfd_cpu *t)
+{
+	INIT_CSD(&t->csd, fsk_rfd_ipi, t);
+}
+
+/*
+ * Nothing to wait for: the IPI's callback returned before the poll it
+ * scheduled ran (the softirq runs on the IPI's exit), and napi_disable()
+ * waited for that poll.
+ */
+static void fsk_rfd_kick_stop(struct fsk_rfd_cpu *t)
+{
+}
+#endif
 
 /* Only kernels with bridge netfilter (Debian's, not the debug build) know it. */
 static bool fsk_rfd_bridged(const struct sk_buff *skb)
@@ -385,6 +444,7 @@ static void fsk_rfd_free(unsigned int upto)
 		if (cpu >= upto)
 			break;
 		napi_disable(&fsk_rfd_cpus[cpu].napi);
+		fsk_rfd_kick_stop(&fsk_rfd_cpus[cpu]);
 		netif_napi_del(&fsk_rfd_cpus[cpu].napi);
 		fsk_rfd_drain(&fsk_rfd_cpus[cpu].ring);
 		ptr_ring_cleanup(&fsk_rfd_cpus[cpu].ring, NULL);
@@ -410,7 +470,7 @@ int fsk_rfd_steer_start(void)
 			fsk_rfd_free(cpu);
 			return -ENOMEM;
 		}
-		INIT_CSD(&t->csd, fsk_rfd_ipi, t);
+		fsk_rfd_kick_init(t);
 		/* Not a busy-poll target: no socket is bound to it. */
 		set_bit(NAPI_STATE_NO_BUSY_POLL, &t->napi.state);
 		netif_napi_add(&fsk_rfd_dev, &t->napi, fsk_rfd_poll);
