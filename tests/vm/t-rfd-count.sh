@@ -42,8 +42,8 @@ SRV_NS=fsk-srv
 fsk_load enable_receive_flow_deliver=2
 veth_rps $SRV_IP $CLI_IP
 # No RPS: each packet is processed on the CPU that sent it.
-ip netns exec fsk-srv sh -c "echo 0 >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
-ip netns exec fsk-cli sh -c "echo 0 >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
+rps_set fsk-srv fsk-veth0 0
+rps_set fsk-cli fsk-veth1 0
 # The first read cuts fsk-cli's layout, the module's counters need it.
 proc_read fsk-cli
 assert_eq "2 32768 $(((60999 - 32768 + 1) / NCPU_IDS)) $NCPU_IDS" "${PROC_RFD[*]}" \
@@ -108,10 +108,12 @@ info "on: SO_INCOMING_CPU = the client's CPU: after connect $ROUND_CONNECT_CPU, 
 # read or written, once the application has done so.
 rps_mask=$(printf '%x' $(((1 << N) - 1)))
 sysctl_set net.core.rps_sock_flow_entries 32768
-ip netns exec fsk-cli sh -c "echo $rps_mask >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus; echo 4096 >/sys/class/net/fsk-veth1/queues/rx-0/rps_flow_cnt"
+rps_set fsk-cli fsk-veth1 "$rps_mask"
+ip netns exec fsk-cli sh -c "echo 4096 >/sys/class/net/fsk-veth1/queues/rx-0/rps_flow_cnt"
 round rfs
 info "rfs: segments to the blocks processed on their owner CPU: ${PROC_SUM[9]} of $((PROC_SUM[9] + PROC_SUM[10])); SO_INCOMING_CPU = the client's CPU: after connect $ROUND_CONNECT_CPU, after the response $ROUND_RESPONSE_CPU of $ROUND_OK connections (RFS, no steering by the module)"
-ip netns exec fsk-cli sh -c "echo 0 >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus; echo 0 >/sys/class/net/fsk-veth1/queues/rx-0/rps_flow_cnt"
+rps_set fsk-cli fsk-veth1 0
+ip netns exec fsk-cli sh -c "echo 0 >/sys/class/net/fsk-veth1/queues/rx-0/rps_flow_cnt"
 
 # Off at runtime: nothing is counted.
 echo 0 >"$PARAM"
@@ -155,12 +157,12 @@ steered inflight
 
 # With RPS on both veth ends: a segment's processing moves to the CPU of
 # its flow's hash before our hook, which then steers it to its owner.
-ip netns exec fsk-srv sh -c "echo $rps_mask >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
-ip netns exec fsk-cli sh -c "echo $rps_mask >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
+rps_set fsk-srv fsk-veth0 "$rps_mask"
+rps_set fsk-cli fsk-veth1 "$rps_mask"
 round rps
 steered rps
-ip netns exec fsk-srv sh -c "echo 0 >/sys/class/net/fsk-veth0/queues/rx-0/rps_cpus"
-ip netns exec fsk-cli sh -c "echo 0 >/sys/class/net/fsk-veth1/queues/rx-0/rps_cpus"
+rps_set fsk-srv fsk-veth0 0
+rps_set fsk-cli fsk-veth1 0
 
 # Over loopback: the backend in the clients' netns, on its veth address
 # (a 127.x target would make the client bind a source, which keeps the

@@ -38,8 +38,8 @@ ip -n fsk-be addr add $BE_IP/24 dev fsk-rv1
 ip link set fsk-rv0 up
 ip -n fsk-be link set fsk-rv1 up
 # No RPS: a reply is processed on the CPU that sent it.
-echo 0 >/sys/class/net/fsk-rv0/queues/rx-0/rps_cpus
-ip netns exec fsk-be sh -c "echo 0 >/sys/class/net/fsk-rv1/queues/rx-0/rps_cpus"
+rps_set - fsk-rv0 0
+rps_set fsk-be fsk-rv1 0
 
 # The backend: one thread on CPU 0.
 haproxy_config "$WORK/be.cfg" nbthread=1 "global=cpu-map 1/1 0" \
