@@ -92,13 +92,13 @@ netns_add() {
 	ip -n "$1" link set lo up
 }
 
-# veth_rps SRV_IP CLI_IP: network namespaces fsk-srv and fsk-cli joined
-# by a veth pair (fsk-veth0 with SRV_IP/24, fsk-veth1 with CLI_IP/24), RPS
-# spreading the receiving side of both directions over all CPUs, as a
-# multi-queue NIC would.
+# veth_rps SRV_IP CLI_IP [MASK]: network namespaces fsk-srv and fsk-cli
+# joined by a veth pair (fsk-veth0 with SRV_IP/24, fsk-veth1 with
+# CLI_IP/24), RPS spreading the receiving side of both directions over
+# all CPUs, as a multi-queue NIC would (MASK 0: no RPS).
 veth_rps() {
-	local mask
-	mask=$(printf '%x' $(((1 << $(nr_cpus)) - 1)))
+	local mask=${3:-}
+	[ -n "$mask" ] || mask=$(printf '%x' $(((1 << $(nr_cpus)) - 1)))
 	modprobe -q veth || fail "modprobe veth"
 	netns_add fsk-srv
 	netns_add fsk-cli

@@ -40,10 +40,8 @@ LAYOUT="32768-60999/$NCPU_IDS"
 SRV_NS=fsk-srv
 
 fsk_load enable_receive_flow_deliver=2
-veth_rps $SRV_IP $CLI_IP
 # No RPS: each packet is processed on the CPU that sent it.
-rps_set fsk-srv fsk-veth0 0
-rps_set fsk-cli fsk-veth1 0
+veth_rps $SRV_IP $CLI_IP 0
 # The first read cuts fsk-cli's layout, the module's counters need it.
 proc_read fsk-cli
 assert_eq "2 32768 $(((60999 - 32768 + 1) / NCPU_IDS)) $NCPU_IDS" "${PROC_RFD[*]}" \

@@ -34,9 +34,7 @@ else
 	info "not a PREEMPT_RT kernel ($(uname -r)): the IPI kick is checked instead"
 fi
 fsk_load enable_receive_flow_deliver=1
-veth_rps $SRV_IP $CLI_IP
-rps_set fsk-srv fsk-veth0 0
-rps_set fsk-cli fsk-veth1 0
+veth_rps $SRV_IP $CLI_IP 0
 proc_read fsk-cli
 
 ip netns exec fsk-srv "$FSKTEST" server --addr 4 --port $PORT --workers 1 \
