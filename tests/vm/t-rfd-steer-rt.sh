@@ -61,6 +61,7 @@ for ((c = 0; c < N; c++)); do
 done
 assert_eq $((N * PER_CPU)) "$ok" "connections the clients completed"
 assert_eq $((N * PER_CPU)) "$(kv "$WORK/srv" accepted)" "accepted"
+info "$ok connections completed, $(kv "$WORK/srv" accepted) accepted"
 
 proc_read fsk-cli
 owner=${PROC_SUM[9]} foreign=${PROC_SUM[10]}
