@@ -25,7 +25,6 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cred.h>
-#include <linux/error-injection.h>
 #include <linux/file.h>
 #include <linux/net.h>
 #include <linux/tcp.h>
@@ -283,9 +282,3 @@ out:
 	revert_creds(old_cred);
 	return err;
 }
-
-/*
- * The debug kernel's fail_function may fail a copy here as a failed
- * allocation would (tests/vm/t-faultinject-shim.sh); a no-op elsewhere.
- */
-ALLOW_ERROR_INJECTION(fsk_clone_listener, ERRNO);
