@@ -132,6 +132,14 @@ nr_cpus() {
 	nproc
 }
 
+# nr_cpu_ids: the highest possible CPU + 1 ("0-3" -> 4), the number of
+# receive flow deliver's port blocks.
+nr_cpu_ids() {
+	local possible
+	read -r possible </sys/devices/system/cpu/possible
+	echo $((${possible##*-} + 1))
+}
+
 # at_exit CMD: run CMD (eval'd) during cleanup, e.g. to restore a sysctl.
 at_exit() {
 	EXIT_HOOKS+=("$1")

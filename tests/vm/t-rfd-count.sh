@@ -34,8 +34,7 @@ CLI_IP6=2001:db8:f5::2
 PORT=8086
 SHIM=$FSK_ROOT/libshim/libfastsocket.so
 PARAM=/sys/module/fastsocket/parameters/enable_receive_flow_deliver
-read -r possible </sys/devices/system/cpu/possible
-NCPU_IDS=$((${possible##*-} + 1))
+NCPU_IDS=$(nr_cpu_ids)
 LAYOUT="32768-60999/$NCPU_IDS"
 SRV_NS=fsk-srv
 

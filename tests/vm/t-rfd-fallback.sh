@@ -16,8 +16,7 @@ SRV_IP=198.18.1.1
 CLI_IP=198.18.1.2
 PORT=8087
 SHIM=$FSK_ROOT/libshim/libfastsocket.so
-read -r possible </sys/devices/system/cpu/possible
-NCPU_IDS=$((${possible##*-} + 1))
+NCPU_IDS=$(nr_cpu_ids)
 BLOCK=$((1000 / NCPU_IDS))
 [ $BLOCK -lt $CONNS ] || fail "blocks of $BLOCK ports: $CONNS connections would not fill one"
 

@@ -20,9 +20,7 @@ CLI=$FSK_ROOT/tests/progs/fs_rfdcli
 SHIM=$FSK_ROOT/libshim/libfastsocket.so
 PARAM=/sys/module/fastsocket/parameters/enable_receive_flow_deliver
 PER_CPU=50
-# nr_cpu_ids: the highest possible CPU + 1 ("0-3" -> 4).
-read -r possible </sys/devices/system/cpu/possible
-NCPU_IDS=$((${possible##*-} + 1))
+NCPU_IDS=$(nr_cpu_ids)
 
 # rfd_row NETNS: the netns's "rfd" row of /proc/net/fastsocket, or "".
 rfd_row() {

@@ -24,8 +24,7 @@ SRV_IP=198.18.0.1
 CLI_IP=198.18.0.2
 PORT=8087
 SHIM=$FSK_ROOT/libshim/libfastsocket.so
-read -r possible </sys/devices/system/cpu/possible
-NCPU_IDS=$((${possible##*-} + 1))
+NCPU_IDS=$(nr_cpu_ids)
 LAYOUT="32768-60999/$NCPU_IDS"
 
 if uname -v | grep -q PREEMPT_RT; then
