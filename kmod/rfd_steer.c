@@ -18,6 +18,9 @@
  *  - the rings, NAPI contexts and the dummy device they hang on exist
  *    from fsk_rfd_steer_start() at module load (only when loaded with
  *    1) to fsk_rfd_steer_stop() at unload, after every netns's hooks;
+ *  - each CPU's kick (its csd, or on PREEMPT_RT its work item) lives
+ *    with that CPU's ring; fsk_rfd_free() waits for a work item still
+ *    running (fsk_rfd_kick_stop()) before the array is freed;
  *  - a queued skb belongs to its ring until the poll takes it. It holds
  *    a reference on its device, so unregistering the device waits for
  *    the poll, which drops an skb whose device is going away; and its
