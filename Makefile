@@ -3,7 +3,8 @@
 # make            build kmod/fastsocket.ko, libshim/libfastsocket.so, tools,
 #                 and on x86-64 the cost-model plugin (bench/model)
 # make check      unit tests on the host, then the VM tests (see README.md)
-# make check-debug, make check-rt  the VM tests on the debug or RT kernel
+# make check-debug, make check-rt  the VM tests on the debug or RT kernel;
+#                 PART=K/N runs the K-th of N parts of them (tests/check)
 # make check-sanitize  the unit tests and the host integration test against
 #                 the shim built with ASan+UBSan, then with TSan, in
 #                 build/sanitize/ (Documentation/sanitizers.md)
@@ -128,12 +129,13 @@ check: deps
 
 # The whole VM suite (2 and 4 vCPUs) on the debugging kernel (KASAN,
 # lockdep, kmemleak, ...; build it first: tools/build-debug-kernel) or on
-# Debian's PREEMPT_RT kernel. Slow, hence not part of check.
+# Debian's PREEMPT_RT kernel. Slow, hence not part of check; PART=K/N
+# runs one part (Documentation/testing.md, "Long suites in parts").
 check-debug: deps
-	@tests/check --kernel debug
+	@tests/check --kernel debug $(if $(PART),--part "$(PART)")
 
 check-rt: deps
-	@tests/check --kernel rt
+	@tests/check --kernel rt $(if $(PART),--part "$(PART)")
 
 # The Reliability table from tests/check's logs (tools/reliability-table).
 reliability-table:

@@ -8,7 +8,9 @@
 # "commit" file or --commit, tests/check's summary, kernel releases, a
 # kernel not run), a row for a test the tool has no pattern for, a
 # changed figure changing the row, --update between the markers only,
-# and exit 2 on bad usage. No kernel, no guest.
+# the parts of a split run (tests/check --part K/N: all there on one
+# code, one missing, different code), and exit 2 on bad usage. No
+# kernel, no guest.
 
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
@@ -43,7 +45,7 @@ usage_error() {
 	fi
 }
 
-echo "1..10"
+echo "1..13"
 
 "$tool" --commit 1234567 "$fix/stock" "$fix/debug" >"$tmp/both" 2>"$tmp/err" ||
 	{ sed 's/^/# /' "$tmp/err"; }
@@ -100,6 +102,27 @@ else
 	diff "$tmp/want.md" "$tmp/doc.md" | sed 's/^/# /'
 	sed 's/^/# /' "$tmp/err"
 fi
+
+# A run split in parts: copies of the debug fixture, each with the
+# "part" and "code" files tests/check --part writes.
+for k in 1 2 3; do
+	cp -r "$fix/debug" "$tmp/part$k"
+	echo "debug $k/3" >"$tmp/part$k/part"
+	echo abcdef012345 >"$tmp/part$k/code"
+	echo "123456$k" >"$tmp/part$k/commit"
+done
+"$tool" "$tmp/part1" "$tmp/part2" "$tmp/part3" >"$tmp/parts.out" 2>&1
+sed -E 's/^- [0-9-]+ [0-9:]+ UTC, /- DATE, /' "$tmp/parts.out" >"$tmp/parts.nodate"
+has "parts: each run's part and code, all N on the same code" "$tmp/parts.nodate" \
+	'- DATE, commit 1234562 (code abcdef012345), part 2/3: kernels debug 6.1.192-fsk-debug' \
+	"- the debug kernel's VM tests: all 3 parts, on the same code (abcdef012345, commits 1234561, 1234562, 1234563)"
+"$tool" "$tmp/part1" "$tmp/part3" >"$tmp/parts.out" 2>&1
+has "parts: a missing part is named" "$tmp/parts.out" \
+	"- the debug kernel's VM tests: parts 1, 3 of 3 in this log set; missing 2"
+echo 0123456789ab >"$tmp/part2/code"
+"$tool" "$tmp/part1" "$tmp/part2" "$tmp/part3" >"$tmp/parts.out" 2>&1
+has "parts: different code is not one run" "$tmp/parts.out" \
+	"- the debug kernel's VM tests: all 3 parts, but not on one committed code (0123456789ab, abcdef012345): not one run of the suite"
 
 usage_error "bad usage: not a logs directory, exit 2" "$top/tests"
 printf 'no markers\n' >"$tmp/plain.md"
