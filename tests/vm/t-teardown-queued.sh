@@ -110,7 +110,9 @@ assert_eq $Q "$(kv "$WORK/rmmod.server" accepted)" "rmmod: connections accepted 
 fsk_load
 echo "p:fsk_tdq_netexit fastsocket:$NETEXIT_SYM" >>$TRACING/kprobe_events ||
 	fail "cannot place a kprobe on fastsocket:$NETEXIT_SYM"
-at_exit "echo 0 >$TRACING/events/kprobes/fsk_tdq_netexit/enable; echo -:fsk_tdq_netexit >>$TRACING/kprobe_events"
+# Cleanup for a failure before the probe's removal below (after it the
+# event is gone, and so is the work).
+at_exit "[ ! -e $TRACING/events/kprobes/fsk_tdq_netexit ] || { echo 0 >$TRACING/events/kprobes/fsk_tdq_netexit/enable; echo -:fsk_tdq_netexit >>$TRACING/kprobe_events; }"
 echo 1 >$TRACING/events/kprobes/fsk_tdq_netexit/enable
 hits() { awk '$1 == "fsk_tdq_netexit" {print $2}' $TRACING/kprobe_profile; }
 exited() { [ "$(hits)" -ge 1 ]; }
