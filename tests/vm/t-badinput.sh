@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=6
 # Garbage to /dev/fastsocket: clean errnos in every mode, no splat (the
 # runner checks the kernel log), and authority stays with the fd holder.
 . "$(dirname "$0")/lib.sh"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=138 4=177
 # The conformance cases (tests/conformance) with the module loaded: each
 # case runs plainly and under the shim, each run in a network namespace of
 # its own, and the two must print the same (tests/conformance/inherent

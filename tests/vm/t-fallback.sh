@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=6
 # A CPU without a local listener is served by the original listener
 # (the kernel's own reuseport choice); the module counts those SYNs.
 . "$(dirname "$0")/lib.sh"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2
+# cost: 2=49
 # tools/fastsocketctl on a real system: the module loaded, Debian's nginx
 # under the shim with one worker per CPU, loaded by wrk. Checked against
 # what the system itself says:

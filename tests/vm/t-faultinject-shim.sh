@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
 # kernels: debug
+# cost: 2=17 4=25
 # The shim when the module cannot make a local listener for lack of
 # memory. failslab fails allocations from the TCP socket cache
 # (cache-filter; the runner marks it: slub_debug=A,TCP) made in the context of Debian's nginx (task-filter:

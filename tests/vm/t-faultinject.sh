@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
 # kernels: debug
+# cost: 2=18 4=25
 # Allocation failures (failslab and fail_page_alloc, for the asking task
 # only: make-it-fail), in the debugging kernel, the only one built with
 # fault injection:

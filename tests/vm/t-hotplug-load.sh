@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=18 4=48
 # CPU hotplug under load. Workers pinned one per CPU, each with its CPU's
 # local listener (at 4 vCPUs none on the last CPU), and loopback clients
 # on every CPU. A CPU with a worker goes offline and comes back online,

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=12 4=25
 # Concurrent ioctl fuzzer (progs/fsk-ioctl-fuzz.c): threads make random
 # calls of every /dev/fastsocket command with random and boundary
 # arguments on random fds, racing close, dup, shutdown, fork and exit;

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=14 4=23
 # One worker per CPU with a local listener, loopback clients pinned per
 # CPU (the receive softirq runs on the sending CPU): >= 99.9% of
 # connections must be accepted from the CPU-local listener by the worker

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=14
 # Two netns listening on the same port never see each other's
 # connections; IPv6-only and dual-stack ([::] taking IPv4) listeners are
 # steered too.

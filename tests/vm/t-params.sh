@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=32
 # Module parameters: every documented value loads and shows in sysfs,
 # invalid values are refused with one log line naming the parameter,
 # modinfo describes each, runtime writes are checked.

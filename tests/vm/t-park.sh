@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=5 4=5
 # FASTSOCKET_IOC_PARK: while a local listener is parked no connection
 # lands on it, neither steered nor by the kernel's SO_INCOMING_CPU
 # preference; resumed, or returned by another SPAWN for its CPU, it

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2
+# cost: 2=20
 # The Debian packages serving: in build/pkg/, tests/pkg/dkms.sh unpacked
 # the .debs into a throwaway root and had DKMS build and install the
 # module from fastsocket-dkms's source for this kernel (on the host: the

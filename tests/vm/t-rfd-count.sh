@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
 # timeout: 600
+# cost: 2=67 4=138
 # Receive flow deliver's owner counters (rfd_owner, rfd_foreign in
 # /proc/net/fastsocket): where the segments to each CPU's port block are
 # processed, whatever steered them. Clients pinned one per CPU under the

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=10 4=11
 # Receive flow deliver when a CPU's port block is full: the client netns's
 # ip_local_port_range is 40000-40999, so the module cuts blocks of
 # 1000 / nr_cpu_ids ports (BLOCK). A client pinned to CPU 0 under the shim

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
 # timeout: 600
+# cost: 2=48 4=61
 # Receive flow deliver with a real proxy: Debian's haproxy, one thread per
 # CPU (cpu-map), under tools/fastsocket with the module loaded, proxies
 # wrk's requests ("Connection: close", loopback) to a backend in another

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=13 4=18
 # Receive flow deliver's port blocks from the module
 # (enable_receive_flow_deliver=2), without FASTSOCKET_RFD_LAYOUT: each
 # netns's layout is cut from its own ip_local_port_range when first asked

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # kernels: rt
 # smp: 2 4
+# cost: 2=5 4=8
 # Receive flow deliver's steering (enable_receive_flow_deliver=1) on the
 # PREEMPT_RT kernel, with no RPS anywhere in the boot before it: there a
 # softirq raised from an IPI's callback is a WARNING

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # timeout: 600
+# cost: 2=185
 # 100 rmmod/insmod cycles while clients connect and workers keep closing
 # and re-spawning local listeners: no splat (the runner checks the kernel
 # log), the server keeps serving (rmmod detaches: local listeners stay open

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=5 4=7
 # Review finding 9: CPU hotplug. A worker SPAWNs with FASTSOCKET_CPU_AUTO
 # (enable_listen_spawn=2) and is pinned to CPU c >= 1. Taking c offline
 # breaks the pin (the kernel's doing); bringing it back online, the

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=12 4=24
 # Issue #14: the limits of local listeners (net.fastsocket.max_local_listeners
 # and max_local_listeners_per_user), with a per-user limit of 5 and a
 # netns limit of 8:

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=8
 # Review finding 7: copies must not fail open.
 #  - SPAWN is refused (EOPNOTSUPP) when the original has a socket filter,
 #    a TCP_MD5SIG key, an IP(V6)_XFRM_POLICY or a ULP (each skipped with

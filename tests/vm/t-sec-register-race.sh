@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=4
 # Review finding 2: REGISTER must take the socket lock and re-check
 # TCP_LISTEN. Two threads released together each round (a spinning
 # barrier, with an adaptive delay that keeps them meeting): REGISTER(fd,

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=3
 # Review finding 6: a reuseport BPF program's choice stands. A cBPF
 # program that always returns 0 (member 0, the original listener), a
 # copy spawned for CPU 1, clients pinned to CPU 1 (on loopback the SYN

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=25
 # Review finding 5: the close probe runs in tracepoint (preempt-off)
 # context and must not take a sleeping lock; on PREEMPT_RT a contended
 # spinlock_t there is "BUG: scheduling while atomic" (the runner fails

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=3
 # Review finding 3: SPAWN never hands out another reuseport group's copy
 # nor a registered socket. [::]:P with a v6only and a dual-stack
 # listener (two reuseport groups on one address; not [::1], where bind()

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=6
 # Review finding 4: no global lock may be held across user memory.
 # Process A (root) SPAWNs with its argument in a userfaultfd
 # write-protected page: copy_from_user works, the copy_to_user of the

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=6 4=9
 # Review finding 1: a table entry must go when its socket closes, even
 # after the socket's owner changed its key (SO_BINDTODEVICE on a copy,
 # allowed unprivileged). As uid 65534: SPAWN, SO_BINDTODEVICE "lo" on the

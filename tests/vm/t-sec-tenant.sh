@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=5 4=8
 # Review finding 8: no cross-tenant effects.
 #  (a) Placement load is per netns and per owner: uid 65534 SPAWNs and
 #      closes a copy on CPU 0 1,000 times (holding one fd of it); then

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=39 4=54
 # Debian's haproxy, unmodified, under tools/fastsocket with the module
 # loaded, one thread per CPU, answering itself (http-request return) a
 # 64-byte body to wrk with "Connection: close" for SECS seconds: no

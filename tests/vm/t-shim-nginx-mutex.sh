@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=33 4=41
 # As t-shim-nginx, with accept_mutex on: only the worker holding the
 # mutex has the listening socket in its epoll set; the others delete it
 # and may wait long (the holder sleeps in epoll_wait holding the mutex).

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=57
 # nginx under tools/fastsocket with the module, loaded by wrk the whole
 # time while it is reconfigured (nginx -s reload) and its binary upgraded
 # (USR2: the master execs a new binary that inherits the listening

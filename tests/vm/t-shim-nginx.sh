@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=47 4=56
 # Debian's nginx, unmodified, under tools/fastsocket with the module
 # loaded, accept_mutex off (nginx's default), serving a 64-byte file to
 # wrk with "Connection: close" for SECS seconds: no socket error, every

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=56
 # The shim without the module (a kernel where it cannot be loaded): each
 # worker's local listener is a userspace SO_REUSEPORT sibling with
 # SO_INCOMING_CPU set to its CPU, which this kernel's reuseport lookup

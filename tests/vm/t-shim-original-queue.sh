@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=20 4=23
 # No queue starves. nginx under the shim with the module and one worker:
 # only the worker's CPU has a local listener, so the SYNs the other CPUs
 # take are queued on the original listening socket (the module's

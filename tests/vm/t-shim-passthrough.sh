@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=15
 # Under tools/fastsocket with the module loaded, what the shim must not
 # break: python3 -m http.server on loopback serves curl (itself run under
 # the shim: a client passes through, silently); and an invalid

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=16
 # A worker killed with SIGKILL under load: its local listener closes with
 # connections queued. With net.ipv4.tcp_migrate_req=1 the kernel moves
 # them to another member of the reuseport group (the original or another

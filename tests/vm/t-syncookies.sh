@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# cost: 2=5
 # tcp_syncookies=2 (cookies for every SYN): no request sockets exist, the
 # final ACK takes the normal listener lookup and cookie check. Local
 # listeners sit in the original's reuseport group, so every connection

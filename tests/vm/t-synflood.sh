@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=45 4=54
 # A SYN flood from spoofed sources (tests/vm/progs/fsk-synflood: raw
 # socket, one thread, as fast as the guest lets it) through a veth pair
 # with RPS, while real clients connect, with tcp_syncookies 1 (cookies

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=32 4=105
 # net.fastsocket.* sysctls: every netns has the table (one that existed
 # before insmod too); listen_spawn is per netns and unwatched_grace_ms
 # global, each changed at runtime while a server in netns "a" serves

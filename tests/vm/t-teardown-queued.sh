@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=25 4=63
 # Connections queued on local listeners when the module goes, or the
 # network namespace does (issue #14):
 #  (a) rmmod: the server is stopped (SIGSTOP) while clients connect, so

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # smp: 2 4
+# cost: 2=10 4=13
 # Clients in another netns behind a veth pair, RPS spreading flows over
 # all CPUs like a multi-queue NIC: whichever CPU takes a SYN, the worker
 # on that CPU accepts it from its local listener.
