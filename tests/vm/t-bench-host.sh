@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 1200
 # cost: 2=305
 # bench/run --host, the benchmark's mode for a real machine where the
 # module can be loaded, run in the guest (such a machine): --smoke, every
