@@ -357,11 +357,15 @@ int main(int argc, char **argv)
 	ready_count = (atomic_int *)(ctr + MAX_WORKERS);
 	resp_close = make_response(true, &resp_close_len);
 	resp_keep = make_response(false, &resp_keep_len);
-	if (!opt.reuseport)
-		lfd = make_listener();
+	/*
+	 * Before the listener: once its port answers, bench/lib/server.sh
+	 * may ask for totals (SIGUSR1), which must not kill the master.
+	 */
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
 	signal(SIGUSR1, on_usr1);
+	if (!opt.reuseport)
+		lfd = make_listener();
 	for (w = 0; w < opt.workers; w++) {
 		pids[w] = fork();
 		if (pids[w] < 0)
