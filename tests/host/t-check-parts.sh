@@ -43,22 +43,8 @@ for kernel in debug rt; do
 	fi
 done
 
-# bad_part NAME ARGS...: exit 2, one line on stderr, nothing on stdout.
-bad_part() {
-	local name=$1 rc
-	shift
-	"$check" "$@" --list >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	if [ $rc = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && [ ! -s "$tmp/out" ]; then
-		ok "$name"
-	else
-		not_ok "$name (exit $rc)"
-		sed 's/^/# /' "$tmp/err"
-	fi
-}
-
-bad_part "--part 0/3: exit 2" --kernel debug --part 0/3
-bad_part "--part 4/3: exit 2" --kernel debug --part 4/3
-bad_part "--part on the stock kernel: exit 2" --part 1/2
+exits_2 "--part 0/3: exit 2" "$check" --kernel debug --part 0/3 --list
+exits_2 "--part 4/3: exit 2" "$check" --kernel debug --part 4/3 --list
+exits_2 "--part on the stock kernel: exit 2" "$check" --part 1/2 --list
 
 tap_done

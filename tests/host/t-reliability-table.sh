@@ -31,20 +31,6 @@ has() {
 	if [ $missing = 0 ]; then ok "$name"; else not_ok "$name"; sed 's/^/#   /' "$file"; fi
 }
 
-# usage_error NAME ARGS...: exit 2 and one line on stderr.
-usage_error() {
-	local name=$1 rc
-	shift
-	"$tool" "$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	if [ $rc = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && [ ! -s "$tmp/out" ]; then
-		ok "$name"
-	else
-		not_ok "$name (exit $rc)"
-		sed 's/^/# /' "$tmp/err"
-	fi
-}
-
 echo "1..13"
 
 "$tool" --commit 1234567 "$fix/stock" "$fix/debug" >"$tmp/both" 2>"$tmp/err" ||
@@ -124,8 +110,8 @@ echo 0123456789ab >"$tmp/part2/code"
 has "parts: different code is not one run" "$tmp/parts.out" \
 	"- the debug kernel's VM tests: all 3 parts, but not on one committed code (0123456789ab, abcdef012345): not one run of the suite"
 
-usage_error "bad usage: not a logs directory, exit 2" "$top/tests"
+exits_2 "bad usage: not a logs directory, exit 2" "$tool" "$top/tests"
 printf 'no markers\n' >"$tmp/plain.md"
-usage_error "bad usage: --update FILE without markers, exit 2" --update "$tmp/plain.md" "$fix/stock"
+exits_2 "bad usage: --update FILE without markers, exit 2" "$tool" --update "$tmp/plain.md" "$fix/stock"
 
 tap_done

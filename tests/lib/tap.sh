@@ -17,3 +17,18 @@ tap_done() {
 	echo "1..$n"
 	[ "$failed" = 0 ]
 }
+
+# exits_2 NAME CMD [ARG...]: CMD's bad usage, as every tool here reports
+# it: exit status 2, one line on stderr, nothing on stdout.
+exits_2() {
+	local name=$1 rc
+	shift
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ $rc = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && [ ! -s "$tmp/out" ]; then
+		ok "$name"
+	else
+		not_ok "$name (exit $rc)"
+		sed 's/^/# /' "$tmp/err"
+	fi
+}
