@@ -1,20 +1,32 @@
 # SPDX-License-Identifier: GPL-2.0
 # bench/measure.sh's outer part: the server and client network namespaces
-# joined by a veth pair, RPS on both ends. Uses measure.sh's settings
-# (SRV_NS, CLI_NS, SRV_IP_BASE, CLI_IP, addrs, MASK) and die.
+# joined by a veth pair, RPS on both ends. Uses the caller's settings
+# (SRV_NS, CLI_NS, SRV_IP_BASE, CLI_IP, addrs, MASK) and die: measure.sh's,
+# or bench/syscalls' --veth.
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # measure.sh sets the settings
 
-# rps_mask N: the RPS mask of N CPUs, comma-separated 32-bit hex words,
-# highest first.
-rps_mask() {
-	local n=$1 words=$((($1 + 31) / 32)) w bits m=''
-	for ((w = words - 1; w >= 0; w--)); do
-		bits=$((n - w * 32))
-		[ $bits -gt 32 ] && bits=32
-		m+="${m:+,}$(printf '%08x' $(((1 << bits) - 1)))"
+# cpu_mask LIST: the RPS mask of a taskset-style CPU list ("0,2-3"),
+# comma-separated 32-bit hex words, highest first.
+cpu_mask() {
+	local part lo hi c top=0 w m='' parts=() words=()
+	IFS=, read -ra parts <<<"$1"
+	for part in "${parts[@]}"; do
+		lo=${part%-*} hi=${part#*-}
+		for ((c = lo; c <= hi; c++)); do
+			words[c / 32]=$((${words[c / 32]:-0} | 1 << (c % 32)))
+			[ $((c / 32)) -le $top ] || top=$((c / 32))
+		done
+	done
+	for ((w = top; w >= 0; w--)); do
+		m+="${m:+,}$(printf '%08x' "${words[w]:-0}")"
 	done
 	echo "$m"
+}
+
+# rps_mask N: the RPS mask of N CPUs.
+rps_mask() {
+	cpu_mask "0-$(($1 - 1))"
 }
 
 netns_down() {
