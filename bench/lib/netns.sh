@@ -9,9 +9,11 @@
 # cpu_mask LIST: the RPS mask of a taskset-style CPU list ("0,2-3"),
 # comma-separated 32-bit hex words, highest first.
 cpu_mask() {
-	local part lo hi c top=0 w m='' parts=() words=()
-	IFS=, read -ra parts <<<"$1"
-	for part in "${parts[@]}"; do
+	local part lo hi c top=0 w m='' words=()
+	# Builtins only (no here-string): the guest has no /dev/fd. LIST is
+	# digits, '-' and ',': nothing for the unquoted split to glob.
+	# shellcheck disable=SC2086
+	for part in ${1//,/ }; do
 		lo=${part%-*} hi=${part#*-}
 		for ((c = lo; c <= hi; c++)); do
 			words[c / 32]=$((${words[c / 32]:-0} | 1 << (c % 32)))
