@@ -54,7 +54,8 @@ fsk_try_rmmod() {
 # lose nothing. So a run keeps one LOCAL_IN hook (an empty accept-all
 # nftables chain) and one consumer of that tracepoint (tracefs, with a
 # filter that never matches) registered: loading and unloading fastsocket
-# then never flips a key. Real hardware and KVM do not need this.
+# then never flips a key. Nothing removes them: that would flip the keys
+# too, and the guest is thrown away. Real hardware and KVM do not need this.
 
 # keep_hook_input TABLE: an empty accept-all input chain in table TABLE.
 keep_hook_input() {
@@ -65,11 +66,6 @@ table inet $1 {
 	chain input { type filter hook input priority 0; policy accept; }
 }
 NFT
-}
-
-# keep_hook_input_off TABLE
-keep_hook_input_off() {
-	nft delete table inet "$1" 2>/dev/null || true
 }
 
 # keep_hook_tracepoint: enable sock:inet_sock_set_state, matching nothing.
