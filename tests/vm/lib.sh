@@ -90,6 +90,24 @@ netns_add() {
 	ip netns add "$1"
 	NETNS_LIST+=("$1")
 	ip -n "$1" link set lo up
+	tw_room "$1"
+}
+
+# tw_room [NETNS]: room for every TIME_WAIT socket the tests' loads leave
+# (the server closes first). The guest's default tcp_max_tw_buckets
+# (4096) is reached in seconds; past it the kernel drops a closing
+# socket instead of keeping it in TIME_WAIT, and a late segment of that
+# connection (a duplicate, or the ACK of a FIN retransmitted after a
+# stall of the guest) then meets the listener, which answers with a
+# reset: the client's connect() returns EPIPE for a connection the server
+# accepted, with or without the module (Documentation/limits.md).
+TW_ROOM=262144
+tw_room() {
+	if [ -n "${1:-}" ]; then
+		ip netns exec "$1" sysctl -qw net.ipv4.tcp_max_tw_buckets=$TW_ROOM
+	else
+		sysctl_set net.ipv4.tcp_max_tw_buckets $TW_ROOM
+	fi
 }
 
 # veth_rps SRV_IP CLI_IP [MASK]: network namespaces fsk-srv and fsk-cli
@@ -168,3 +186,4 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+tw_room

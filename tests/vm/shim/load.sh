@@ -39,9 +39,6 @@ shim_client_setup() {
 	# port again at once, meeting the server's TIME_WAIT socket. Off for
 	# the test, so the client never reuses a 4-tuple in TIME_WAIT.
 	sysctl_set net.ipv4.tcp_tw_reuse 0
-	# The guest's default (4096) is reached in seconds: the server's
-	# TIME_WAIT sockets would be dropped early instead of kept.
-	sysctl_set net.ipv4.tcp_max_tw_buckets 262144
 	# Workers may close local listeners with connections queued
 	# (reload, upgrade, exit): move them rather than reset them.
 	sysctl_set net.ipv4.tcp_migrate_req 1
