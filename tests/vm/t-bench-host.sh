@@ -15,9 +15,13 @@ out=$WORK/out
 # The netfilter and tracepoint keys stay on for the whole run (this is
 # emulation; tests/vm/suite explains): --host does not add bench's own
 # keep-alive chain, the suite's is registered.
-# The guest's /lib/modules has no build link; the headers are in /usr/src.
-KDIR=/usr/src/linux-headers-$(uname -r) \
-	"$FSK_ROOT/bench/run" --host --smoke --out "$out" >"$WORK/log" 2>&1 ||
+# The build tree: the debug kernel's (tools/build-debug-kernel) is its
+# modules directory's build link; Debian's kernels have none in the
+# guest's /lib/modules, their headers are in /usr/src.
+kdir=/lib/modules/$(uname -r)/build
+[ -e "$kdir/Makefile" ] || kdir=/usr/src/linux-headers-$(uname -r)
+[ -e "$kdir/Makefile" ] || fail "no build tree for $(uname -r) (looked in /lib/modules and /usr/src)"
+KDIR=$kdir "$FSK_ROOT/bench/run" --host --smoke --out "$out" >"$WORK/log" 2>&1 ||
 	{ tail -n 30 "$WORK/log" >&2; fail "bench/run --host --smoke failed"; }
 grep -q "smoke: every configuration ran, 0 failed requests, output complete" "$WORK/log" ||
 	fail "no smoke verdict: $(tail -n 5 "$WORK/log")"

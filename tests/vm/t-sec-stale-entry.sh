@@ -23,7 +23,13 @@ grep -Eq " $NETEXIT_SYM(\s|$)" /proc/kallsyms ||
 	fail "no symbol $NETEXIT_SYM in the module (set FSK_NETEXIT_SYM)"
 echo "p:fsk_netexit fastsocket:$NETEXIT_SYM" >>$TRACING/kprobe_events ||
 	fail "cannot place a kprobe on fastsocket:$NETEXIT_SYM"
-at_exit "echo 0 >$TRACING/events/kprobes/fsk_netexit/enable; echo -:fsk_netexit >>$TRACING/kprobe_events"
+# Once: the end of the test or, after a failure, the cleanup.
+kprobe_off() {
+	[ -e $TRACING/events/kprobes/fsk_netexit ] || return 0
+	echo 0 >$TRACING/events/kprobes/fsk_netexit/enable
+	echo -:fsk_netexit >>$TRACING/kprobe_events
+}
+at_exit kprobe_off
 echo 1 >$TRACING/events/kprobes/fsk_netexit/enable
 
 hits() {
@@ -75,7 +81,6 @@ fi
 grep -E '^(ok|FAIL|ERROR)' "$WORK/init.out" | sed 's/^/# init netns: /'
 
 [ ${#errors[@]} -eq 0 ] || fail "$(printf '%s; ' "${errors[@]}")"
-echo 0 >$TRACING/events/kprobes/fsk_netexit/enable
-echo -:fsk_netexit >>$TRACING/kprobe_events
+kprobe_off
 fsk_unload
 echo "PASS: $TEST_NAME"
