@@ -44,8 +44,9 @@ unshare --pid --fork --mount-proc "$PROGS/fsk-review" pidns --port 8304 \
 	--ready "$WORK/pidns.ready" --go "$WORK/pidns.go" >"$WORK/pidns.out" 2>&1 &
 ushare=$!
 wait_file "$WORK/pidns.ready" 30
-host_pid=$(cat "/proc/$ushare/task/$ushare/children")
-host_pid=${host_pid// /}
+# pgrep, not /proc/PID/task/PID/children: the debug kernel is built
+# without CONFIG_PROC_CHILDREN.
+host_pid=$(pgrep -P "$ushare") || fail "no child of unshare ($ushare)"
 row_pid=$(awk '/^listener /{r=1; next} r && $1 ~ /:8304$/ {print $4}' /proc/net/fastsocket)
 info "inside: $(grep '^getpid=' "$WORK/pidns.out"); host pid $host_pid, init-netns row pid $row_pid"
 touch "$WORK/pidns.go"
