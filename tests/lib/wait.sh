@@ -13,6 +13,14 @@ nap() {
 	fi
 }
 
+# The slowdown of this guest's kernel against the stock one (tests/vm/run
+# sets FSK_TIME_SCALE: 12 on the debug kernel, 3 on PREEMPT_RT). Every
+# time limit a test gives a program is written for the stock kernel and
+# multiplied by it, as wait_until and tests/vm/suite do theirs: a client
+# that gives up before the test's scaled waits end fails the test for
+# nothing (t-sysctl did, on the debug kernel, on a busy host).
+TIME_SCALE=${FSK_TIME_SCALE:-1}
+
 # wait_until [-i INTERVAL] SECS CMD...: run CMD every INTERVAL seconds
 # (default 0.1) until it succeeds; return 1 if it still failed after SECS
 # seconds, times FSK_TIME_SCALE (tests/vm/run sets it for a slow guest
@@ -23,7 +31,7 @@ wait_until() {
 		every=$2
 		shift 2
 	fi
-	end=$((${EPOCHREALTIME/./} + $1 * ${FSK_TIME_SCALE:-1} * 1000000))
+	end=$((${EPOCHREALTIME/./} + $1 * TIME_SCALE * 1000000))
 	shift
 	until "$@"; do
 		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1

@@ -12,7 +12,7 @@ echo 0 >/proc/net/fastsocket
 # One worker on CPU 0 with a local listener; it also accepts on the
 # original listener. Clients on CPU 1, where nothing is local.
 "$FSKTEST" server --port 8081 --workers 1 --cpus 0 --expect $COUNT \
-	--timeout 60 --ready "$WORK/ready" >"$WORK/server" 2>"$WORK/err" &
+	--timeout $((60 * TIME_SCALE)) --ready "$WORK/ready" >"$WORK/server" 2>"$WORK/err" &
 srv=$!
 wait_file "$WORK/ready"
 "$FSKTEST" client --port 8081 --cpu 1 --count $COUNT >"$WORK/client" ||
@@ -25,7 +25,7 @@ assert_eq $COUNT "$(proc_cpu 3 1)" "SYNs counted as no_local on CPU 1"
 # Without the module, the same server still works: pass-through.
 fsk_unload
 "$FSKTEST" server --port 8081 --workers 1 --cpus 0 --spawn none \
-	--expect $COUNT --timeout 60 --ready "$WORK/ready2" >"$WORK/server2" 2>&1 &
+	--expect $COUNT --timeout $((60 * TIME_SCALE)) --ready "$WORK/ready2" >"$WORK/server2" 2>&1 &
 srv=$!
 wait_file "$WORK/ready2"
 "$FSKTEST" client --port 8081 --cpu 1 --count $COUNT >"$WORK/client2" ||

@@ -97,7 +97,7 @@ assert_eq 0 "$(proc_sum 5)" "local listeners left after the fuzzer"
 # Service continues, with the module's local listeners.
 N=$(nr_cpus)
 "$FSKTEST" server --port 8094 --workers "$N" --cpus "$(seq -s, 0 $((N - 1)))" \
-	--expect $((N * 50)) --timeout 120 --ready "$WORK/ready" \
+	--expect $((N * 50)) --timeout $((120 * TIME_SCALE)) --ready "$WORK/ready" \
 	>"$WORK/server" 2>"$WORK/err" &
 srv=$!
 wait_file "$WORK/ready"

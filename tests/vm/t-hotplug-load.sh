@@ -51,7 +51,7 @@ grow() {
 clients=()
 n_clients=0
 client() { # cpu
-	"$FSKTEST" client --port $PORT --cpu "$1" --count 1000000 --timeout 600 \
+	"$FSKTEST" client --port $PORT --cpu "$1" --count 1000000 --timeout $((600 * TIME_SCALE)) \
 		--stop-file "$WORK/stop" >"$WORK/client$n_clients" 2>"$WORK/client$n_clients.err" &
 	clients+=($!)
 	n_clients=$((n_clients + 1))
@@ -85,7 +85,7 @@ base_alloc=$(tcp_alloc)
 fsk_load
 proc_reset
 "$FSKTEST" server --port $PORT --workers "$W" --cpus "$(seq -s, 0 $((W - 1)))" \
-	--spawn cpu --timeout 900 --ready "$WORK/ready" \
+	--spawn cpu --timeout $((900 * TIME_SCALE)) --ready "$WORK/ready" \
 	>"$WORK/server" 2>"$WORK/server.err" &
 srv=$!
 at_exit "kill $srv 2>/dev/null"

@@ -23,13 +23,13 @@ run_case() { # name server-args...
 	rm -f "$WORK/ready"
 	echo 0 >/proc/net/fastsocket
 	"$FSKTEST" server --port $PORT --workers "$N" --cpus "$CPUS" \
-		--expect "$total" --timeout 120 --ready "$WORK/ready" "$@" \
+		--expect "$total" --timeout $((120 * TIME_SCALE)) --ready "$WORK/ready" "$@" \
 		>"$WORK/$name.server" 2>"$WORK/$name.err" &
 	local srv=$!
 	wait_file "$WORK/ready" 30
 	for cpu in $(seq 0 $((N - 1))); do
 		"$FSKTEST" client --addr 127.0.0.1 --port $PORT --cpu "$cpu" \
-			--count "$PER_CPU" --timeout 100 >"$WORK/$name.client$cpu" &
+			--count "$PER_CPU" --timeout $((100 * TIME_SCALE)) >"$WORK/$name.client$cpu" &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || rc=1; done

@@ -14,7 +14,7 @@ start_server() { # netns tag addr-spec
 	local ns=$1 tag=$2 spec=$3
 	ip netns exec "$ns" "$FSKTEST" server --addr "$spec" --port 8083 \
 		--workers "$N" --cpus "$CPUS" --expect $((N * PER_CPU)) \
-		--timeout 90 --ready "$WORK/$tag.ready" \
+		--timeout $((90 * TIME_SCALE)) --ready "$WORK/$tag.ready" \
 		>"$WORK/$tag.server" 2>"$WORK/$tag.err" &
 	echo $! >"$WORK/$tag.pid"
 	wait_file "$WORK/$tag.ready"

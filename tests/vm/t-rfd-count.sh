@@ -57,7 +57,7 @@ round() {
 	local name=$1 bind=${2:-4} target=${3:-$SRV_IP} count=${4:-$PER_CPU}
 	local inflight=${5:-1} c pids=()
 	ip netns exec "$SRV_NS" "$FSKTEST" server --addr "$bind" --port $PORT --workers 1 \
-		--cpus 0 --expect $((N * count)) --timeout 240 \
+		--cpus 0 --expect $((N * count)) --timeout $((240 * TIME_SCALE)) \
 		--ready "$WORK/$name.ready" >"$WORK/$name.srv" 2>"$WORK/$name.err" &
 	local srv=$!
 	wait_file "$WORK/$name.ready"
@@ -65,7 +65,7 @@ round() {
 	for ((c = 0; c < N; c++)); do
 		ip netns exec fsk-cli env LD_PRELOAD="$SHIM" FASTSOCKET_RFD_LAYOUT="$LAYOUT" \
 			"$FSKTEST" client --addr "$target" --port $PORT --cpu $c \
-			--count "$count" --inflight "$inflight" --timeout 200 \
+			--count "$count" --inflight "$inflight" --timeout $((200 * TIME_SCALE)) \
 			>"$WORK/$name.cli$c" 2>&1 &
 		pids+=($!)
 	done
@@ -183,7 +183,7 @@ churn_info() {
 # Churn under load: clients on every CPU until the stop file appears.
 STOP=$WORK/stop
 ip netns exec fsk-srv "$FSKTEST" server --addr 4 --port $((PORT + 1)) --workers 1 \
-	--cpus 0 --expect 100000000 --timeout 600 --ready "$WORK/churn.ready" \
+	--cpus 0 --expect 100000000 --timeout $((600 * TIME_SCALE)) --ready "$WORK/churn.ready" \
 	>"$WORK/churn.srv" 2>"$WORK/churn.err" &
 srv=$!
 at_exit "kill $srv 2>/dev/null"
@@ -192,7 +192,7 @@ pids=()
 for ((c = 0; c < N; c++)); do
 	ip netns exec fsk-cli env LD_PRELOAD="$SHIM" FASTSOCKET_RFD_LAYOUT="$LAYOUT" \
 		"$FSKTEST" client --addr $SRV_IP --port $((PORT + 1)) --cpu $c \
-		--count 100000000 --timeout 300 --stop-file "$STOP" >"$WORK/churn.cli$c" 2>&1 &
+		--count 100000000 --timeout $((300 * TIME_SCALE)) --stop-file "$STOP" >"$WORK/churn.cli$c" 2>&1 &
 	pids+=($!)
 done
 sleep 3

@@ -28,7 +28,7 @@ proc_read fsk-cli
 assert_eq "2 40000 $BLOCK $NCPU_IDS" "${PROC_RFD[*]}" "fsk-cli's rfd row (mode port_lo block cpus)"
 
 ip netns exec fsk-srv "$FSKTEST" server --addr 4 --port $PORT --workers 1 \
-	--expect $CONNS --timeout 120 --ready "$WORK/ready" \
+	--expect $CONNS --timeout $((120 * TIME_SCALE)) --ready "$WORK/ready" \
 	>"$WORK/srv" 2>"$WORK/srv.err" &
 srv=$!
 at_exit "kill $srv 2>/dev/null"
@@ -38,7 +38,7 @@ wait_file "$WORK/ready"
 ip netns exec fsk-cli env LD_PRELOAD="$SHIM" FASTSOCKET_LOG=debug \
 	FASTSOCKET_RFD_LAYOUT="40000-40999/$NCPU_IDS" \
 	"$FSKTEST" client --addr $SRV_IP --port $PORT --cpu 0 --count $CONNS \
-	--inflight $CONNS --timeout 100 >"$WORK/cli" 2>"$WORK/cli.err" ||
+	--inflight $CONNS --timeout $((100 * TIME_SCALE)) >"$WORK/cli" 2>"$WORK/cli.err" ||
 	{ tail -n 5 "$WORK/cli.err" >&2; fail "client: $(tr '\n' ' ' <"$WORK/cli")"; }
 wait $srv || fail "backend: $(cat "$WORK/srv.err")"
 

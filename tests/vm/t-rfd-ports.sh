@@ -37,7 +37,7 @@ client() {
 	local ns=$1 name=$2 layout=$3
 	shift 3
 	ip netns exec "$ns" env LD_PRELOAD="$SHIM" FASTSOCKET_LOG="${CLIENT_LOG:-info}" \
-		timeout 120 "$CLI" --listen-first --per-cpu "$PER_CPU" --layout "$layout" "$@" \
+		timeout $((120 * TIME_SCALE)) "$CLI" --listen-first --per-cpu "$PER_CPU" --layout "$layout" "$@" \
 		>"$WORK/$name" 2>"$WORK/$name.log" ||
 		{ cat "$WORK/$name" "$WORK/$name.log" >&2; fail "$name: fs_rfdcli failed"; }
 	info "$name: $(cat "$WORK/$name")"

@@ -38,7 +38,7 @@ veth_rps $SRV_IP $CLI_IP 0
 proc_read fsk-cli
 
 ip netns exec fsk-srv "$FSKTEST" server --addr 4 --port $PORT --workers 1 \
-	--cpus 0 --expect $((N * PER_CPU)) --timeout 240 \
+	--cpus 0 --expect $((N * PER_CPU)) --timeout $((240 * TIME_SCALE)) \
 	--ready "$WORK/ready" >"$WORK/srv" 2>"$WORK/srv.err" &
 srv=$!
 wait_file "$WORK/ready"
@@ -47,7 +47,7 @@ pids=()
 for ((c = 0; c < N; c++)); do
 	ip netns exec fsk-cli env LD_PRELOAD="$SHIM" FASTSOCKET_RFD_LAYOUT="$LAYOUT" \
 		"$FSKTEST" client --addr $SRV_IP --port $PORT --cpu $c \
-		--count "$PER_CPU" --timeout 200 >"$WORK/cli$c" 2>&1 &
+		--count "$PER_CPU" --timeout $((200 * TIME_SCALE)) >"$WORK/cli$c" 2>&1 &
 	pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || true; done

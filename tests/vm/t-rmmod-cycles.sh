@@ -34,13 +34,13 @@ info "baseline: sockstat TCP alloc $base_alloc, TCP slab objects $base_slab"
 
 fsk_load
 "$FSKTEST" server --port 8086 --workers "$N" --cpus "$(seq -s, 0 $((N - 1)))" \
-	--spawn-optional --respawn-every "$RESPAWN" --timeout 3000 --ready "$WORK/ready" \
+	--spawn-optional --respawn-every "$RESPAWN" --timeout $((3000 * TIME_SCALE)) --ready "$WORK/ready" \
 	>"$WORK/server" 2>"$WORK/err" &
 srv=$!
 wait_file "$WORK/ready"
 clients=()
 for cpu in $(seq 0 $((N - 1))); do
-	"$FSKTEST" client --port 8086 --cpu "$cpu" --count 100000000 --timeout 3000 \
+	"$FSKTEST" client --port 8086 --cpu "$cpu" --count 100000000 --timeout $((3000 * TIME_SCALE)) \
 		>"$WORK/client$cpu" 2>"$WORK/client$cpu.err" &
 	clients+=($!)
 done

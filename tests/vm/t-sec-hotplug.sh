@@ -50,7 +50,7 @@ info "re-pinned to CPU $C ${repinned} ms after it came back online"
 
 touch "$WORK/go"
 "$FSKTEST" client --addr 127.0.0.1 --port 8311 --cpu "$C" --count $COUNT \
-	--timeout 60 >"$WORK/client" || fail "clients: $(cat "$WORK/client")"
+	--timeout $((60 * TIME_SCALE)) >"$WORK/client" || fail "clients: $(cat "$WORK/client")"
 wait "$worker" || fail "worker: $(grep -E 'FAIL|ERROR' "$WORK/worker.out" | tr '\n' ' ')"
 info "$(grep '^accepted' "$WORK/worker.out")"
 assert_eq $COUNT "$(proc_cpu 2 "$C")" "SYNs steered on CPU $C"

@@ -15,14 +15,14 @@ sysctl_set net.ipv4.tcp_migrate_req 1
 
 fsk_load
 "$FSKTEST" server --port 8085 --workers "$N" --cpus "$(seq -s, 0 $((N - 1)))" \
-	--expect $TOTAL --timeout 500 --ready "$WORK/ready" \
+	--expect $TOTAL --timeout $((500 * TIME_SCALE)) --ready "$WORK/ready" \
 	>"$WORK/server" 2>"$WORK/err" &
 srv=$!
 wait_file "$WORK/ready"
 pids=()
 for cpu in $(seq 0 $((N - 1))); do
 	# Time enough for 4 emulated vCPUs on 2 host cores (about 80 s).
-	"$FSKTEST" client --port 8085 --cpu "$cpu" --count $PER_CPU --timeout 400 \
+	"$FSKTEST" client --port 8085 --cpu "$cpu" --count $PER_CPU --timeout $((400 * TIME_SCALE)) \
 		>"$WORK/client$cpu" &
 	pids+=($!)
 done

@@ -12,7 +12,7 @@ PER_CPU=150
 sysctl_set net.ipv4.tcp_syncookies 2
 fsk_load
 "$FSKTEST" server --port 8082 --workers "$N" --cpus "$(seq -s, 0 $((N - 1)))" \
-	--expect $((N * PER_CPU)) --timeout 90 --ready "$WORK/ready" \
+	--expect $((N * PER_CPU)) --timeout $((90 * TIME_SCALE)) --ready "$WORK/ready" \
 	>"$WORK/server" 2>"$WORK/err" &
 srv=$!
 wait_file "$WORK/ready"

@@ -50,7 +50,7 @@ flood_round() {
 	# it serves through the whole flood.
 	ip netns exec fsk-srv "$FSKTEST" server --addr 4 --port $PORT --workers "$N" \
 		--cpus "$(seq -s, 0 $((N - 1)))" --backlog 128 --expect $((total + 1)) \
-		--timeout 240 --ready "$WORK/ready" >"$WORK/server$cookies" 2>"$WORK/err" &
+		--timeout $((240 * TIME_SCALE)) --ready "$WORK/ready" >"$WORK/server$cookies" 2>"$WORK/err" &
 	srv=$!
 	wait_file "$WORK/ready"
 	# This round's counts only: the module's zeroed, TCP's as deltas.
@@ -58,20 +58,20 @@ flood_round() {
 	cookies0=$(nstat_of fsk-srv TcpExtSyncookiesSent)
 	in0=$(nstat_of fsk-srv TcpInSegs)
 	ip netns exec fsk-cli "$FLOOD" --dst $SRV_IP --port $PORT --src-net $FLOOD_NET \
-		--count 5000000 --seconds $((FLOOD_SECONDS * ${FSK_TIME_SCALE:-1})) \
+		--count 5000000 --seconds $((FLOOD_SECONDS * TIME_SCALE)) \
 		>"$WORK/flood$cookies" 2>&1 &
 	flood_pid=$!
 	sleep 1
 	for cpu in $(seq 0 $((N - 1))); do
 		ip netns exec fsk-cli "$FSKTEST" client --addr $SRV_IP --port $PORT \
-			--cpu "$cpu" --count $PER_CPU --timeout 200 \
+			--cpu "$cpu" --count $PER_CPU --timeout $((200 * TIME_SCALE)) \
 			>"$WORK/client$cookies.$cpu" 2>>"$WORK/clerr" &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || true; done
 	wait $flood_pid || fail "fsk-synflood: $(cat "$WORK/flood$cookies")"
 	ip netns exec fsk-cli "$FSKTEST" client --addr $SRV_IP --port $PORT --count 1 \
-		--timeout 60 >"$WORK/last$cookies" 2>>"$WORK/clerr" ||
+		--timeout $((60 * TIME_SCALE)) >"$WORK/last$cookies" 2>>"$WORK/clerr" ||
 		fail "syncookies=$cookies: the connection after the flood failed"
 	wait $srv || fail "server (syncookies=$cookies): $(cat "$WORK/err")"
 	for cpu in $(seq 0 $((N - 1))); do
@@ -115,19 +115,19 @@ flood_round 2
 ip netns exec fsk-srv sysctl -qw net.ipv4.tcp_syncookies=1
 rm -f "$WORK/ready"
 ip netns exec fsk-srv "$FSKTEST" server --addr 4 --port $PORT --workers "$N" \
-	--cpus "$(seq -s, 0 $((N - 1)))" --backlog 128 --expect 1 --timeout 120 \
+	--cpus "$(seq -s, 0 $((N - 1)))" --backlog 128 --expect 1 --timeout $((120 * TIME_SCALE)) \
 	--ready "$WORK/ready" >"$WORK/server-unload" 2>"$WORK/err" &
 srv=$!
 wait_file "$WORK/ready"
 ip netns exec fsk-cli "$FLOOD" --dst $SRV_IP --port $PORT --src-net $FLOOD_NET \
-	--count 20000 --seconds $((2 * ${FSK_TIME_SCALE:-1})) >"$WORK/flood-unload" 2>&1 ||
+	--count 20000 --seconds $((2 * TIME_SCALE)) >"$WORK/flood-unload" 2>&1 ||
 	fail "fsk-synflood: $(cat "$WORK/flood-unload")"
 reqs=$(ip netns exec fsk-srv ss -Htn state syn-recv | wc -l)
 [ "$reqs" -gt 0 ] || fail "no request socket left by the flood to unload under"
 fsk_unload
-sleep $((3 * ${FSK_TIME_SCALE:-1}))
+sleep $((3 * TIME_SCALE))
 ip netns exec fsk-cli "$FSKTEST" client --addr $SRV_IP --port $PORT --count 1 \
-	--timeout 60 >"$WORK/last-unload" 2>>"$WORK/clerr" ||
+	--timeout $((60 * TIME_SCALE)) >"$WORK/last-unload" 2>>"$WORK/clerr" ||
 	fail "the connection after the unload failed"
 wait $srv || fail "server (unload): $(cat "$WORK/err")"
 info "module unloaded with $reqs request sockets waiting; a connection after it was accepted"

@@ -112,14 +112,14 @@ echo 2 >$PARAMS/enable_listen_spawn
 # --- runtime changes under load in netns a ---
 rm -f "$WORK/ready" "$WORK/stop"
 ip netns exec a "$FSKTEST" server --port $PORT --workers "$N" --cpus "$CPUS" \
-	--spawn cpu --expect 0 --timeout 600 --ready "$WORK/ready" \
+	--spawn cpu --expect 0 --timeout $((600 * TIME_SCALE)) --ready "$WORK/ready" \
 	>"$WORK/server" 2>"$WORK/server.err" &
 srv=$!
 wait_file "$WORK/ready" 60
 clients=()
 for cpu in $(seq 0 $((N - 1))); do
 	ip netns exec a "$FSKTEST" client --port $PORT --cpu "$cpu" \
-		--count 1000000 --timeout 500 --stop-file "$WORK/stop" \
+		--count 1000000 --timeout $((500 * TIME_SCALE)) --stop-file "$WORK/stop" \
 		>"$WORK/client$cpu" 2>"$WORK/client$cpu.err" &
 	clients+=($!)
 done

@@ -59,7 +59,7 @@ start() {
 	# SRV must be fsktest itself (ip netns exec execs it).
 	[ -z "$ns" ] || pre=(ip netns exec "$ns")
 	"${pre[@]}" "$FSKTEST" server --port $PORT --workers "$N" --threads \
-		--cpus "$(seq -s, 0 $((N - 1)))" --spawn cpu --timeout 300 \
+		--cpus "$(seq -s, 0 $((N - 1)))" --spawn cpu --timeout $((300 * TIME_SCALE)) \
 		--ready "$WORK/$tag.ready" >"$WORK/$tag.server" 2>"$WORK/$tag.server.err" &
 	SRV=$!
 	at_exit "kill -CONT $SRV 2>/dev/null; kill -KILL $SRV 2>/dev/null"
@@ -69,7 +69,7 @@ start() {
 	for cpu in $(seq 0 $((N - 1))); do
 		for i in $(seq 1 "$PER_CPU"); do
 			in_ns "$ns" "$FSKTEST" client --port $PORT --cpu "$cpu" --count 1 \
-				--timeout 60 >"$WORK/$tag.client$cpu.$i" 2>&1 &
+				--timeout $((60 * TIME_SCALE)) >"$WORK/$tag.client$cpu.$i" 2>&1 &
 			CLIENTS+=($!)
 		done
 	done

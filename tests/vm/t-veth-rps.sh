@@ -16,7 +16,7 @@ fsk_load
 veth_rps $SRV_IP $CLI_IP
 
 ip netns exec fsk-srv "$FSKTEST" server --addr 4 --port 8084 --workers "$N" \
-	--cpus "$(seq -s, 0 $((N - 1)))" --expect $COUNT --timeout 120 \
+	--cpus "$(seq -s, 0 $((N - 1)))" --expect $COUNT --timeout $((120 * TIME_SCALE)) \
 	--ready "$WORK/ready" >"$WORK/server" 2>"$WORK/err" &
 srv=$!
 wait_file "$WORK/ready"
@@ -24,7 +24,7 @@ wait_file "$WORK/ready"
 pids=()
 for i in 1 2; do
 	ip netns exec fsk-cli "$FSKTEST" client --addr $SRV_IP --port 8084 \
-		--cpu 0 --count $((COUNT / 2)) --timeout 100 >"$WORK/client$i" &
+		--cpu 0 --count $((COUNT / 2)) --timeout $((100 * TIME_SCALE)) >"$WORK/client$i" &
 	pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || true; done
